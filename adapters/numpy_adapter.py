@@ -1,0 +1,43 @@
+"""The baseline a hand-written loop gives: shuffle, gather by index, vectorized NumPy transforms."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from adapters.base import Adapter, Job
+from scenarios import Scenario, Variant
+from scenarios.reference import REFERENCE
+
+
+class NumpyAdapter(Adapter):
+    name = "numpy"
+
+    def version(self) -> str:
+        return np.__version__
+
+    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
+        missing = [t.name for t in scenario.transforms(variant) if t.name not in REFERENCE]
+        return f"no NumPy implementation of {missing}" if missing else None
+
+    def open(self, job: Job) -> Iterator[dict[str, np.ndarray]]:
+        arrays = job.arrays()
+        variant = job.variant
+        transforms = job.scenario.transforms(variant)
+        n, batch_size = variant.num_records, variant.batch_size
+        epoch = 0
+        while True:
+            order = (
+                np.random.default_rng([job.seed, epoch]).permutation(n)
+                if job.shuffle
+                else np.arange(n)
+            )
+            for index in range(n // batch_size):
+                ids = order[index * batch_size : (index + 1) * batch_size]
+                batch = {name: array[ids] for name, array in arrays.items()}
+                rng = np.random.default_rng([job.seed, epoch, index])
+                for t in transforms:
+                    batch[t.field] = REFERENCE[t.name](batch[t.field], rng, **t.kwargs)
+                yield batch
+            epoch += 1

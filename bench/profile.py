@@ -1,0 +1,138 @@
+"""Benchmark profiles: TOML files naming the cells to run and how to measure them."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+PROFILE_PACKAGE = "bench.profiles"
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message names the file and the key."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CellSelection:
+    scenario: str
+    variants: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    backend: str
+    cpu_budget: int
+    warmup_batches: int
+    batches: int
+    repetitions: int
+    timeout_s: float
+    seed: int
+    adapters: tuple[str, ...]
+    cells: tuple[CellSelection, ...]
+
+    def with_overrides(self, **overrides: Any) -> "Profile":
+        kept = {k: v for k, v in overrides.items() if v is not None}
+        return _validated(dataclasses.replace(self, **kept), source=f"profile {self.name!r}")
+
+
+_BACKENDS = ("cpu", "gpu", "tpu")
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "description": (str,),
+    "backend": (str,),
+    "cpu_budget": (int,),
+    "warmup_batches": (int,),
+    "batches": (int,),
+    "repetitions": (int,),
+    "timeout_s": (int, float),
+    "seed": (int,),
+}
+
+
+def shipped_profiles() -> list[str]:
+    return sorted(
+        p.name.removesuffix(".toml")
+        for p in resources.files(PROFILE_PACKAGE).iterdir()
+        if p.name.endswith(".toml")
+    )
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Loads a shipped profile by name, or a user profile from a ``.toml`` path."""
+    path = Path(name_or_path)
+    if name_or_path.endswith(".toml") or path.is_file():
+        if not path.is_file():
+            raise ProfileError(f"profile file {name_or_path!r} does not exist")
+        text, source, name = path.read_text(), str(path), path.stem
+    else:
+        if name_or_path not in shipped_profiles():
+            raise ProfileError(
+                f"unknown profile {name_or_path!r}; valid: {', '.join(shipped_profiles())} "
+                "(or a path to a .toml file)"
+            )
+        text = resources.files(PROFILE_PACKAGE).joinpath(f"{name_or_path}.toml").read_text()
+        source, name = f"{name_or_path}.toml", name_or_path
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ProfileError(f"{source}: not valid TOML: {e}") from None
+    return _parse(raw, name, source)
+
+
+def _parse(raw: dict[str, Any], name: str, source: str) -> Profile:
+    known = set(_SCALARS) | {"adapters", "cells"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ProfileError(f"{source}: unknown key(s) {unknown}; valid: {sorted(known)}")
+    missing = sorted(known - set(raw))
+    if missing:
+        raise ProfileError(f"{source}: missing key(s) {missing}")
+    for key, types in _SCALARS.items():
+        if not isinstance(raw[key], types) or isinstance(raw[key], bool):
+            raise ProfileError(
+                f"{source}: key {key!r} must be {'/'.join(t.__name__ for t in types)}, "
+                f"got {raw[key]!r}"
+            )
+    adapters = raw["adapters"]
+    if not isinstance(adapters, list) or not all(isinstance(a, str) for a in adapters):
+        raise ProfileError(f"{source}: key 'adapters' must be a list of names, got {adapters!r}")
+    cells = []
+    for i, cell in enumerate(raw["cells"] if isinstance(raw["cells"], list) else [None]):
+        if not isinstance(cell, dict) or set(cell) != {"scenario", "variants"}:
+            keys = sorted(cell) if isinstance(cell, dict) else cell
+            raise ProfileError(
+                f"{source}: cells[{i}] must be a table with exactly the keys "
+                f"['scenario', 'variants'], got {keys!r}"
+            )
+        if not isinstance(cell["variants"], list) or not cell["variants"]:
+            raise ProfileError(f"{source}: cells[{i}].variants must be a non-empty list")
+        cells.append(CellSelection(cell["scenario"], tuple(cell["variants"])))
+    profile = Profile(
+        name=name,
+        adapters=tuple(adapters),
+        cells=tuple(cells),
+        timeout_s=float(raw["timeout_s"]),
+        **{k: raw[k] for k in _SCALARS if k != "timeout_s"},
+    )
+    return _validated(profile, source)
+
+
+def _validated(profile: Profile, source: str) -> Profile:
+    if profile.backend not in _BACKENDS:
+        raise ProfileError(f"{source}: backend {profile.backend!r}; valid: {', '.join(_BACKENDS)}")
+    for key in ("cpu_budget", "batches", "repetitions"):
+        if getattr(profile, key) < 1:
+            raise ProfileError(f"{source}: {key} must be >= 1, got {getattr(profile, key)}")
+    if profile.batches < 2:
+        raise ProfileError(f"{source}: batches must be >= 2 (the first is time to first batch)")
+    if profile.warmup_batches < 1:
+        raise ProfileError(f"{source}: warmup_batches must be >= 1, got {profile.warmup_batches}")
+    if profile.timeout_s <= 0:
+        raise ProfileError(f"{source}: timeout_s must be > 0, got {profile.timeout_s}")
+    if not profile.adapters:
+        raise ProfileError(f"{source}: adapters must name at least one adapter")
+    return profile

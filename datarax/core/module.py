@@ -1,0 +1,111 @@
+"""Module tiers: ``DataraxModule`` → ``OperatorModule`` (transforms values) and
+``StructuralModule`` (organises data: sources, samplers, batchers, sharders).
+
+Configs are frozen dataclasses validated at construction, so a bad value fails where it is
+written, not deep inside a compiled step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from datarax.typing import Batch
+
+
+class HostBox:
+    """Holds host-side values (datasets, caches) outside NNX state, so they are never traced,
+    split into a checkpoint, or mistaken for parameters."""
+
+    def __init__(self, **values: Any):
+        self.__dict__.update(values)
+
+
+class DataraxModule(nnx.Module):
+    """Base of every datarax component: an ``nnx.Module`` with a frozen config."""
+
+    def __init__(self, config: Any):
+        self.config = config
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorConfig:
+    """Config shared by all operators.
+
+    Attributes:
+      stochastic: whether the operator draws random numbers. Stochastic operators get one key
+        per record derived from ``(seed, stream_name, epoch, record id)``, so a record gets the
+        same augmentation whatever the batch size, shard count or order.
+      stream_name: name of the ``nnx.Rngs`` stream that seeds the operator; required when
+        ``stochastic`` is true.
+    """
+
+    stochastic: bool = False
+    stream_name: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.stochastic, bool):
+            raise TypeError(f"stochastic must be a bool, got {self.stochastic!r}")
+        if self.stochastic and not self.stream_name:
+            raise ValueError(
+                "a stochastic operator needs a stream_name (e.g. stream_name='augment'), "
+                f"got {self.stream_name!r}"
+            )
+        if self.stream_name is not None and not isinstance(self.stream_name, str):
+            raise TypeError(f"stream_name must be a string, got {self.stream_name!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class StructuralConfig:
+    """Config of structural modules; values here are static for compilation."""
+
+    stochastic: bool = False
+
+
+def _stream_salt(stream_name: str) -> int:
+    return zlib.crc32(stream_name.encode()) & 0x7FFFFFFF
+
+
+class OperatorModule(DataraxModule):
+    """A transformation of batch values, traced into the pipeline's compiled step.
+
+    Subclasses implement :meth:`apply_batch` on a whole batch. Stochastic operators call
+    :meth:`record_keys` to get one PRNG key per record.
+    """
+
+    def __init__(self, config: OperatorConfig, *, rngs: nnx.Rngs | None = None):
+        super().__init__(config)
+        if config.stochastic:
+            if rngs is None:
+                raise ValueError("a stochastic operator needs rngs=nnx.Rngs(seed)")
+            stream = config.stream_name
+            key = rngs[stream]() if stream in rngs else rngs()
+            key = jax.random.fold_in(key, _stream_salt(stream))
+            # Raw uint32 key data keeps the state a plain array pytree (checkpointable).
+            self.base_key = nnx.Variable(jax.random.key_data(key))
+
+    @property
+    def stochastic(self) -> bool:
+        return self.config.stochastic
+
+    def record_keys(self, record_ids: jax.Array, epoch: jax.Array) -> jax.Array:
+        """One key per record, a pure function of (seed, stream, epoch, record id)."""
+        epoch_key = jax.random.fold_in(jax.random.wrap_key_data(self.base_key[...]), epoch)
+        return jax.vmap(lambda rid: jax.random.fold_in(epoch_key, rid))(
+            record_ids.astype(jnp.uint32)
+        )
+
+    def apply_batch(self, batch: Batch, record_ids: jax.Array, epoch: jax.Array) -> Batch:
+        raise NotImplementedError
+
+
+class StructuralModule(DataraxModule):
+    """Organises data without learnable parameters (sources, samplers, batchers, sharders)."""
+
+    def __init__(self, config: StructuralConfig | None = None, *, rngs: nnx.Rngs | None = None):
+        super().__init__(config if config is not None else StructuralConfig())

@@ -1,0 +1,1 @@
+"""Graph nodes that compose operators into a pipeline."""

@@ -1,0 +1,18 @@
+"""The benchmark's workloads; ``get_scenario(id)`` looks one up by its id (e.g. ``"CV-1"``)."""
+
+from scenarios.base import FieldSpec, Scenario, Transform, Variant
+from scenarios.vision import ImageClassification
+
+SCENARIOS: dict[str, Scenario] = {s.id: s for s in (ImageClassification(),)}
+
+
+def get_scenario(scenario_id: str) -> Scenario:
+    try:
+        return SCENARIOS[scenario_id]
+    except KeyError:
+        raise KeyError(
+            f"unknown scenario {scenario_id!r}; valid: {', '.join(SCENARIOS)}"
+        ) from None
+
+
+__all__ = ["SCENARIOS", "FieldSpec", "Scenario", "Transform", "Variant", "get_scenario"]

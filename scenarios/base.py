@@ -1,0 +1,133 @@
+"""What a benchmark scenario is: data it generates, work it asks for, and how a batch is checked.
+
+A scenario is the contract every adapter implements. Its ``spec`` (fields, sizes, transforms
+with exact parameters) is hashed; results are only ever compared under the same hash.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import hashlib
+import json
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+SPEC_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldSpec:
+    """One field of a record: name, per-record shape and dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Transform:
+    """One per-element step of a scenario's work on one field, with its exact parameters."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, name: str, **params: Any) -> "Transform":
+        return cls(name, tuple(sorted(params.items())))
+
+    @property
+    def field(self) -> str:
+        return dict(self.params)["field"]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The parameters other than ``field``."""
+        return {k: v for k, v in self.params if k != "field"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A size of a scenario: record count, batch size and scenario-specific parameters."""
+
+    name: str
+    num_records: int
+    batch_size: int
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self):
+        if self.num_records < self.batch_size or self.batch_size <= 0:
+            raise ValueError(
+                f"variant {self.name!r}: need 0 < batch_size <= num_records, "
+                f"got batch_size={self.batch_size}, num_records={self.num_records}"
+            )
+
+    def param(self, key: str) -> Any:
+        return dict(self.params)[key]
+
+
+class Scenario(abc.ABC):
+    """A workload: subclasses declare identity and variants and implement the four methods."""
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    category: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    variants: ClassVar[Mapping[str, Variant]]
+
+    @abc.abstractmethod
+    def input_fields(self, variant: Variant) -> tuple[FieldSpec, ...]:
+        """Fields of the stored records the generator writes."""
+
+    @abc.abstractmethod
+    def output_fields(self, variant: Variant) -> tuple[FieldSpec, ...]:
+        """Fields of one record of every batch an adapter yields."""
+
+    @abc.abstractmethod
+    def transforms(self, variant: Variant) -> tuple[Transform, ...]:
+        """The ordered per-element work, with exact parameters."""
+
+    @abc.abstractmethod
+    def generate(self, variant: Variant, seed: int) -> dict[str, np.ndarray]:
+        """Deterministic data for ``variant``: the same seed gives the same bytes."""
+
+    def variant(self, name: str) -> Variant:
+        try:
+            return self.variants[name]
+        except KeyError:
+            raise KeyError(
+                f"scenario {self.id} has no variant {name!r}; valid: {', '.join(self.variants)}"
+            ) from None
+
+    def spec(self, variant: Variant) -> dict[str, Any]:
+        return {
+            "spec_version": SPEC_VERSION,
+            "id": self.id,
+            "variant": dataclasses.asdict(variant),
+            "inputs": [dataclasses.asdict(f) for f in self.input_fields(variant)],
+            "outputs": [dataclasses.asdict(f) for f in self.output_fields(variant)],
+            "transforms": [dataclasses.asdict(t) for t in self.transforms(variant)],
+        }
+
+    def spec_hash(self, variant: Variant) -> str:
+        blob = json.dumps(self.spec(variant), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def check_batch(self, variant: Variant, batch: Mapping[str, np.ndarray]) -> str | None:
+        """Returns the first way ``batch`` breaks the scenario's contract, or None."""
+        expected = {f.name: f for f in self.output_fields(variant)}
+        if set(batch) != set(expected):
+            return f"fields {sorted(batch)} != expected {sorted(expected)}"
+        for name, spec in expected.items():
+            array = batch[name]
+            want_shape = (variant.batch_size, *spec.shape)
+            if tuple(array.shape) != want_shape:
+                return f"field {name!r}: shape {tuple(array.shape)} != expected {want_shape}"
+            if np.dtype(array.dtype) != np.dtype(spec.dtype):
+                return f"field {name!r}: dtype {array.dtype} != expected {spec.dtype}"
+        return self.check_values(variant, batch)
+
+    def check_values(self, variant: Variant, batch: Mapping[str, np.ndarray]) -> str | None:
+        """Scenario-specific value checks (ranges, statistics); None when they pass."""
+        return None

@@ -1,0 +1,22 @@
+"""Test-wide isolation: peers that write into $HOME or /tmp write into a temp folder instead."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+_SANDBOX = tempfile.mkdtemp(prefix="datarax-tests-")
+for _var in ("HOME", "TMPDIR", "RAY_TMPDIR", "WANDB_DIR"):
+    os.environ[_var] = _SANDBOX
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["DATARAX_BENCH_CACHE"] = os.path.join(_SANDBOX, "bench-cache")
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> str:
+    return _SANDBOX
