@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from pathlib import Path
 
 from rich.console import Console
 
-EXIT_BAD_INPUT = 2
+from bench.commands import COMMANDS
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="datarax-bench",
         description=(
@@ -21,103 +21,15 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = sub.add_parser(
-        "run",
-        help="run a profile's cells and print a results table",
-        description="Run every cell of a profile, each in a fresh subprocess, and print a table.",
-    )
-    run.add_argument(
-        "--profile", required=True,
-        help="shipped profile name (see `datarax-bench list profiles`) or a path to a .toml file",
-    )
-    run.add_argument("--scenarios", help="comma-separated scenario ids to keep, e.g. CV-1,NLP-1")
-    run.add_argument("--adapters", help="comma-separated adapter names (or module:Class paths) to run instead of the profile's")
-    run.add_argument("--repetitions", type=int, help="timed repetitions per cell (overrides the profile)")
-    run.add_argument("--batches", type=int, help="timed batches per repetition (overrides the profile)")
-    run.add_argument("--warmup", type=int, dest="warmup_batches", help="untimed warm-up batches (overrides the profile)")
-    run.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a cell is killed (overrides the profile)")
-    run.add_argument(
-        "--output", type=Path, default=Path("results/runs"),
-        help="folder that receives the run folder (default: results/runs)",
-    )
-
-    lst = sub.add_parser("list", help="list scenarios, adapters or profiles", description="List what the harness knows.")
-    lst.add_argument("what", choices=["scenarios", "adapters", "profiles"], help="what to list")
+    for name in COMMANDS:
+        importlib.import_module(f"bench.commands.{name}").register(sub)
     return parser
 
 
-def _cmd_run(args, console: Console) -> int:
-    from bench.profile import ProfileError, load_profile
-    from bench.runner import plan, run_profile
-    from bench.store import load_records
-    from bench.table import results_table
-
-    try:
-        profile = load_profile(args.profile)
-        overrides = {k: getattr(args, k) for k in ("repetitions", "batches", "warmup_batches", "timeout_s")}
-        if args.adapters:
-            overrides["adapters"] = tuple(a.strip() for a in args.adapters.split(",") if a.strip())
-        if args.scenarios:
-            wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-            available = [c.scenario for c in profile.cells]
-            unknown = [s for s in wanted if s not in available]
-            if unknown:
-                raise ProfileError(
-                    f"scenario(s) {unknown} are not in profile {profile.name!r}; valid: {', '.join(available)}"
-                )
-            overrides["cells"] = tuple(c for c in profile.cells if c.scenario in wanted)
-        profile = profile.with_overrides(**overrides)
-        cells = plan(profile)
-    except (ProfileError, KeyError) as e:
-        console.print(f"[red]error:[/red] {e.args[0] if e.args else e}")
-        return EXIT_BAD_INPUT
-
-    console.print(f"profile [bold]{profile.name}[/bold]: {len(cells)} cells")
-
-    def report(cell, record):
-        m = record.get("metrics") or {}
-        detail = f"{m['elements_per_s']:,.0f} elements/s" if record["status"] == "ok" else record.get("reason")
-        console.print(f"  {cell.cell_id:<32} {record['status']:<14} {detail}  ({record['wall_s']:.1f} s)")
-
-    try:
-        run_dir = run_profile(profile, args.output, on_cell_done=report)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: finished cells are kept in the run folder[/yellow]")
-        return 130
-    records, _ = load_records(run_dir / "results.jsonl")
-    console.print(results_table(records, title=f"run {run_dir.name}"))
-    console.print(f"results: {run_dir / 'results.jsonl'}")
-    return 0
-
-
-def _cmd_list(args, console: Console) -> int:
-    if args.what == "profiles":
-        from bench.profile import load_profile, shipped_profiles
-
-        for name in shipped_profiles():
-            console.print(f"{name:<12} {load_profile(name).description}")
-    elif args.what == "scenarios":
-        from scenarios import SCENARIOS
-
-        for s in SCENARIOS.values():
-            console.print(f"{s.id:<7} {s.category:<10} {s.name:<28} variants: {', '.join(s.variants)}")
-    else:
-        from adapters import adapter_names, load_adapter
-
-        for name in adapter_names():
-            adapter = load_adapter(name)
-            reason = adapter.available()
-            state = "available" if reason is None else f"unavailable: {reason}"
-            console.print(f"{name:<16} {state}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    handler = {"run": _cmd_run, "list": _cmd_list}[args.command]
-    return handler(args, console)
+    return args.handler(args, console)
 
 
 if __name__ == "__main__":
