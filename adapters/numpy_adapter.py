@@ -8,7 +8,7 @@ import numpy as np
 
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
-from scenarios.reference import REFERENCE
+from scenarios.reference import REFERENCE, apply_transforms
 
 
 class NumpyAdapter(Adapter):
@@ -37,7 +37,5 @@ class NumpyAdapter(Adapter):
                 ids = order[index * batch_size : (index + 1) * batch_size]
                 batch = {name: array[ids] for name, array in arrays.items()}
                 rng = np.random.default_rng([job.seed, epoch, index])
-                for t in transforms:
-                    batch[t.field] = REFERENCE[t.name](batch[t.field], rng, **t.kwargs)
-                yield batch
+                yield apply_transforms(batch, transforms, rng)
             epoch += 1

@@ -1,9 +1,13 @@
 """The benchmark's workloads; ``get_scenario(id)`` looks one up by its id (e.g. ``"CV-1"``)."""
 
 from scenarios.base import FieldSpec, Scenario, Transform, Variant
+from scenarios.tabular import DenseFeatures
+from scenarios.text import PretrainingTokens
 from scenarios.vision import ImageClassification
 
-SCENARIOS: dict[str, Scenario] = {s.id: s for s in (ImageClassification(),)}
+SCENARIOS: dict[str, Scenario] = {
+    s.id: s for s in (ImageClassification(), PretrainingTokens(), DenseFeatures())
+}
 
 
 def get_scenario(scenario_id: str) -> Scenario:

@@ -1,16 +1,20 @@
 """NumPy references of every transform's semantics, vectorized over a batch.
 
 ``REFERENCE[name](array, rng, **params)`` applies transform ``name`` to one field of a whole
-batch; ``rng`` is a ``numpy.random.Generator`` (unused by deterministic transforms).
+batch; ``rng`` is a ``numpy.random.Generator`` (unused by deterministic transforms, which may
+get None). It returns either an array, which replaces the field, or a dict of new fields, which
+replace the input field (``shift_tokens``: ``tokens`` → ``inputs``, ``targets``);
+``apply_transforms`` implements that contract. ``STOCHASTIC`` names the transforms that draw
+random numbers.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from scenarios.reference import image
+from scenarios.reference import image, tabular, text
 
 
 def _random_resized_crop(images, rng, *, size, scale, ratio):
@@ -27,8 +31,38 @@ def _normalize(images, rng, *, scale, mean, std):
     return image.normalize(images, mean, std, scale)
 
 
-REFERENCE: dict[str, Callable[..., np.ndarray]] = {
+def _shift_tokens(windows, rng):
+    return text.shift_tokens(windows)
+
+
+def _standardize(features, rng, *, mean, std):
+    return tabular.standardize(features, mean, std)
+
+
+REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "random_resized_crop": _random_resized_crop,
     "random_horizontal_flip": _random_horizontal_flip,
     "normalize": _normalize,
+    "shift_tokens": _shift_tokens,
+    "standardize": _standardize,
 }
+
+STOCHASTIC: frozenset[str] = frozenset({"random_resized_crop", "random_horizontal_flip"})
+
+
+def apply_transforms(
+    batch: Mapping[str, np.ndarray], transforms: Sequence, rng: np.random.Generator | None
+) -> dict[str, np.ndarray]:
+    """Applies ``transforms`` (``scenarios.Transform``s) in order to a batch; returns a new dict.
+
+    A transform returning a dict replaces its input field with the dict's fields.
+    """
+    out = dict(batch)
+    for t in transforms:
+        result = REFERENCE[t.name](out[t.field], rng, **t.kwargs)
+        if isinstance(result, dict):
+            del out[t.field]
+            out.update(result)
+        else:
+            out[t.field] = result
+    return out

@@ -1,0 +1,77 @@
+"""Tabular scenarios (TAB-*)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from scenarios.base import FieldSpec, Scenario, Transform, Variant
+
+# Standardized values beyond this many standard deviations are treated as a wrong transform:
+# a normal sample of 10^7 values stays within ~5.6.
+_MAX_ABS_Z = 8.0
+
+
+@functools.cache
+def column_stats(num_features: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The per-column mean and std the generator draws from and ``standardize`` divides by.
+
+    Fixed by the feature count alone (not the data seed), so they are exact parameters of the
+    scenario, stored in its ``Transform``; float32-representable so every loader agrees.
+    """
+    rng = np.random.default_rng([num_features, 3])
+    mean = rng.uniform(-50.0, 50.0, num_features).astype(np.float32)
+    std = np.exp(rng.uniform(np.log(0.05), np.log(20.0), num_features)).astype(np.float32)
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+class DenseFeatures(Scenario):
+    """TAB-1: float32 feature rows [D] + int32 label → ``standardize`` (fixed mean/std) → float32."""
+
+    id = "TAB-1"
+    name = "dense features"
+    category = "tabular"
+    variants = {
+        "small": Variant("small", 65536, 512, (("features", 64), ("classes", 2))),
+        "medium": Variant("medium", 1048576, 4096, (("features", 128), ("classes", 2))),
+        "large": Variant("large", 2097152, 8192, (("features", 256), ("classes", 2))),
+    }
+
+    def input_fields(self, variant):
+        return (FieldSpec("features", (variant.param("features"),), "float32"), FieldSpec("label", (), "int32"))
+
+    def output_fields(self, variant):
+        return self.input_fields(variant)
+
+    def transforms(self, variant):
+        mean, std = column_stats(variant.param("features"))
+        return (Transform.of("standardize", field="features", mean=mean, std=std),)
+
+    def generate(self, variant, seed):
+        rng = np.random.default_rng([seed, 3])
+        mean, std = (np.asarray(v, np.float32) for v in column_stats(variant.param("features")))
+        n = variant.num_records
+        features = rng.standard_normal((n, len(mean)), dtype=np.float32) * std + mean
+        labels = rng.integers(0, variant.param("classes"), size=n).astype(np.int32)
+        return {"features": features, "label": labels}
+
+    def check_values(self, variant, batch):
+        features, label = np.asarray(batch["features"]), np.asarray(batch["label"])
+        if not np.isfinite(features).all():
+            return "field 'features' has non-finite values"
+        if np.abs(features).max() > _MAX_ABS_Z:
+            return f"field 'features' has values beyond ±{_MAX_ABS_Z} (not standardized?)"
+        # Over a batch of B rows a standardized column's mean has standard error 1/sqrt(B) and
+        # its std about 1/sqrt(2B); six standard errors never trip on correct output.
+        tolerance = 6.0 / np.sqrt(len(features))
+        worst_mean = np.abs(features.mean(axis=0)).max()
+        if worst_mean > tolerance:
+            return f"field 'features': a column mean is {worst_mean:.3f}, expected 0 ± {tolerance:.3f}"
+        worst_std = np.abs(features.std(axis=0) - 1).max()
+        if worst_std > tolerance:
+            return f"field 'features': a column std is off by {worst_std:.3f}, expected 1 ± {tolerance:.3f}"
+        classes = variant.param("classes")
+        if label.min() < 0 or label.max() >= classes:
+            return f"field 'label' outside [0, {classes})"
+        return None
