@@ -22,6 +22,25 @@ class CellSelection:
 
 
 @dataclasses.dataclass(frozen=True)
+class GateConfig:
+    """The regression gate's defaults for a profile (the optional ``[gate]`` table).
+
+    A confirmed regression needs a two-sided Mann-Whitney p below ``p_threshold`` *and* time
+    per element grown by more than ``min_effect`` (0.10 = 10 %). The exact test's smallest
+    p with n repetitions per side is 2 / C(2n, n): 0.0079 at n=5, 0.0022 at n=6, 0.00058 at
+    n=7, so p < 0.002 (asv's default) needs at least 7 repetitions on both sides.
+    ``mode`` "relative" divides each ``targets`` cell by the ``reference`` adapter's cell of
+    the same run; "absolute" compares raw throughput and needs the same machine.
+    """
+
+    mode: str = "relative"
+    reference: str = "numpy"
+    targets: tuple[str, ...] = ("datarax",)
+    p_threshold: float = 0.002
+    min_effect: float = 0.10
+
+
+@dataclasses.dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -34,6 +53,7 @@ class Profile:
     seed: int
     adapters: tuple[str, ...]
     cells: tuple[CellSelection, ...]
+    gate: GateConfig = GateConfig()
 
     def with_overrides(self, **overrides: Any) -> "Profile":
         kept = {k: v for k, v in overrides.items() if v is not None}
@@ -85,9 +105,10 @@ def load_profile(name_or_path: str) -> Profile:
 
 def _parse(raw: dict[str, Any], name: str, source: str) -> Profile:
     known = set(_SCALARS) | {"adapters", "cells"}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - known - {"gate"})
     if unknown:
-        raise ProfileError(f"{source}: unknown key(s) {unknown}; valid: {sorted(known)}")
+        raise ProfileError(f"{source}: unknown key(s) {unknown}; valid: {sorted(known | {'gate'})}")
+    gate = _parse_gate(raw.pop("gate", {}), source)
     missing = sorted(known - set(raw))
     if missing:
         raise ProfileError(f"{source}: missing key(s) {missing}")
@@ -115,10 +136,36 @@ def _parse(raw: dict[str, Any], name: str, source: str) -> Profile:
         name=name,
         adapters=tuple(adapters),
         cells=tuple(cells),
+        gate=gate,
         timeout_s=float(raw["timeout_s"]),
         **{k: raw[k] for k in _SCALARS if k != "timeout_s"},
     )
     return _validated(profile, source)
+
+
+_GATE_MODES = ("relative", "absolute")
+
+
+def _parse_gate(raw: Any, source: str) -> GateConfig:
+    fields = {f.name: f for f in dataclasses.fields(GateConfig)}
+    if not isinstance(raw, dict) or set(raw) - set(fields):
+        keys = sorted(set(raw) - set(fields)) if isinstance(raw, dict) else raw
+        raise ProfileError(f"{source}: [gate] has unknown key(s) {keys!r}; valid: {sorted(fields)}")
+    if "targets" in raw:
+        targets = raw["targets"]
+        if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
+            raise ProfileError(f"{source}: gate.targets must be a non-empty list of adapter names, got {targets!r}")
+        raw = {**raw, "targets": tuple(targets)}
+    gate = GateConfig(**raw)
+    if gate.mode not in _GATE_MODES:
+        raise ProfileError(f"{source}: gate.mode {gate.mode!r}; valid: {', '.join(_GATE_MODES)}")
+    if not isinstance(gate.reference, str) or gate.reference in gate.targets:
+        raise ProfileError(f"{source}: gate.reference must be an adapter name not in gate.targets, got {gate.reference!r}")
+    for key, low, high in (("p_threshold", 0.0, 1.0), ("min_effect", 0.0, 10.0)):
+        value = getattr(gate, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
+            raise ProfileError(f"{source}: gate.{key} must be a number in ({low:g}, {high:g}), got {value!r}")
+    return gate
 
 
 def _validated(profile: Profile, source: str) -> Profile:
