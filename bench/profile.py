@@ -54,10 +54,30 @@ class Profile:
     adapters: tuple[str, ...]
     cells: tuple[CellSelection, ...]
     gate: GateConfig = GateConfig()
+    memory_limit_mb: int | None = None  # a cell whose process tree passes this RSS is killed
 
     def with_overrides(self, **overrides: Any) -> "Profile":
         kept = {k: v for k, v in overrides.items() if v is not None}
         return _validated(dataclasses.replace(self, **kept), source=f"profile {self.name!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as its TOML file holds it, plus ``name``; see :func:`profile_from_dict`."""
+        raw = dataclasses.asdict(self)
+        raw["adapters"] = list(self.adapters)
+        raw["cells"] = [{"scenario": c.scenario, "variants": list(c.variants)} for c in self.cells]
+        raw["gate"]["targets"] = list(self.gate.targets)
+        if self.memory_limit_mb is None:
+            del raw["memory_limit_mb"]
+        return raw
+
+
+def profile_from_dict(raw: dict[str, Any], source: str) -> Profile:
+    """Rebuilds a profile stored with a run (``Profile.to_dict``), validated like a file."""
+    raw = dict(raw)
+    name = raw.pop("name", None)
+    if not isinstance(name, str):
+        raise ProfileError(f"{source}: key 'name' must be str, got {name!r}")
+    return _parse(raw, name, source)
 
 
 _BACKENDS = ("cpu", "gpu", "tpu")
@@ -71,6 +91,7 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "timeout_s": (int, float),
     "seed": (int,),
 }
+_OPTIONAL: dict[str, tuple[type, ...]] = {"memory_limit_mb": (int,)}
 
 
 def shipped_profiles() -> list[str]:
@@ -105,15 +126,17 @@ def load_profile(name_or_path: str) -> Profile:
 
 def _parse(raw: dict[str, Any], name: str, source: str) -> Profile:
     known = set(_SCALARS) | {"adapters", "cells"}
-    unknown = sorted(set(raw) - known - {"gate"})
+    optional = set(_OPTIONAL) | {"gate"}
+    unknown = sorted(set(raw) - known - optional)
     if unknown:
-        raise ProfileError(f"{source}: unknown key(s) {unknown}; valid: {sorted(known | {'gate'})}")
+        raise ProfileError(f"{source}: unknown key(s) {unknown}; valid: {sorted(known | optional)}")
+    raw = dict(raw)
     gate = _parse_gate(raw.pop("gate", {}), source)
     missing = sorted(known - set(raw))
     if missing:
         raise ProfileError(f"{source}: missing key(s) {missing}")
-    for key, types in _SCALARS.items():
-        if not isinstance(raw[key], types) or isinstance(raw[key], bool):
+    for key, types in {**_SCALARS, **_OPTIONAL}.items():
+        if key in raw and (not isinstance(raw[key], types) or isinstance(raw[key], bool)):
             raise ProfileError(
                 f"{source}: key {key!r} must be {'/'.join(t.__name__ for t in types)}, "
                 f"got {raw[key]!r}"
@@ -138,6 +161,7 @@ def _parse(raw: dict[str, Any], name: str, source: str) -> Profile:
         cells=tuple(cells),
         gate=gate,
         timeout_s=float(raw["timeout_s"]),
+        memory_limit_mb=raw.get("memory_limit_mb"),
         **{k: raw[k] for k in _SCALARS if k != "timeout_s"},
     )
     return _validated(profile, source)
@@ -180,6 +204,8 @@ def _validated(profile: Profile, source: str) -> Profile:
         raise ProfileError(f"{source}: warmup_batches must be >= 1, got {profile.warmup_batches}")
     if profile.timeout_s <= 0:
         raise ProfileError(f"{source}: timeout_s must be > 0, got {profile.timeout_s}")
+    if profile.memory_limit_mb is not None and profile.memory_limit_mb < 1:
+        raise ProfileError(f"{source}: memory_limit_mb must be >= 1, got {profile.memory_limit_mb}")
     if not profile.adapters:
         raise ProfileError(f"{source}: adapters must name at least one adapter")
     return profile
