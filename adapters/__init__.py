@@ -5,6 +5,6 @@ Built-in adapters live in this package; third-party ones register under the
 """
 
 from adapters.base import Adapter, Job
-from adapters.registry import adapter_names, load_adapter
+from adapters.registry import AdapterNotFound, adapter_class, adapter_names, adapter_origins, load_adapter
 
-__all__ = ["Adapter", "Job", "adapter_names", "load_adapter"]
+__all__ = ["Adapter", "AdapterNotFound", "Job", "adapter_class", "adapter_names", "adapter_origins", "load_adapter"]

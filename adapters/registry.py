@@ -1,4 +1,9 @@
-"""Finding adapters by name without importing any loader library."""
+"""Finding adapters by name without importing any loader library.
+
+Three sources, in order of precedence: the built-in adapters of this package (``BUILTIN``),
+adapters other distributions register under the ``datarax_bench.adapters`` entry-point group
+(``name = "package.module:Class"``), and any ``package.module:Class`` path given directly.
+"""
 
 from __future__ import annotations
 
@@ -15,26 +20,50 @@ BUILTIN: dict[str, str] = {
 }
 
 
-def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+class AdapterNotFound(KeyError):
+    """An adapter name that is not registered, or a ``module:Class`` path that does not load."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def adapter_origins() -> dict[str, tuple[str, str]]:
+    """``{name: (module:Class, origin)}`` for every registered adapter; imports nothing."""
+    found = {
+        ep.name: (ep.value, f"entry point from {ep.dist.name if ep.dist else 'unknown distribution'}")
+        for ep in entry_points(group=ENTRY_POINT_GROUP)
+    }
+    found.update({name: (target, "built-in") for name, target in BUILTIN.items()})
+    return found
 
 
 def adapter_names() -> list[str]:
-    return sorted({**_plugins(), **BUILTIN})
+    return sorted(adapter_origins())
+
+
+def adapter_class(name_or_path: str) -> type[Adapter]:
+    """The adapter class registered as ``name_or_path``, or found at that ``module:Class`` path."""
+    registered = adapter_origins().get(name_or_path)
+    target = registered[0] if registered else name_or_path
+    module_name, _, class_name = target.partition(":")
+    if not module_name or not class_name:
+        raise AdapterNotFound(
+            f"unknown adapter {name_or_path!r}; valid: {', '.join(adapter_names())} "
+            "(or a 'package.module:Class' path)"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # noqa: BLE001 - whatever the module raises, the adapter cannot load
+        raise AdapterNotFound(
+            f"adapter {name_or_path!r}: cannot import {module_name!r} ({type(e).__name__}: {e})"
+        ) from e
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
+        what = "has no attribute" if cls is None else "is not an Adapter subclass:"
+        raise AdapterNotFound(f"adapter {name_or_path!r}: module {module_name!r} {what} {class_name!r}")
+    return cls
 
 
 def load_adapter(name_or_path: str) -> Adapter:
     """Instantiates an adapter given its registered name or a ``module:Class`` path."""
-    target = {**_plugins(), **BUILTIN}.get(name_or_path)
-    if target is None:
-        if ":" not in name_or_path:
-            raise KeyError(
-                f"unknown adapter {name_or_path!r}; valid: {', '.join(adapter_names())} "
-                "(or a 'package.module:Class' path)"
-            )
-        target = name_or_path
-    module_name, _, class_name = target.partition(":")
-    cls = getattr(importlib.import_module(module_name), class_name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Adapter)):
-        raise TypeError(f"{target!r} is not an Adapter subclass")
-    return cls()
+    return adapter_class(name_or_path)()
