@@ -1,14 +1,16 @@
 """One benchmark cell, run as ``python -m bench.cell SPEC OUT`` in a fresh process.
 
 The parent hands over a JSON spec; this process loads the adapter, measures, and writes one
-JSON result to OUT (atomically). A crash, a hang or an OOM kill leaves no OUT, and the parent
-records the failure.
+JSON outcome to OUT (atomically). A crash, a hang or a kill leaves no OUT, and the parent
+records the failure. Memory is watched by the parent; this process reports only what the
+kernel kept for it (high-water marks) and the CPU time of its process tree.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -17,61 +19,86 @@ from typing import Any
 from bench.store import write_json_atomic
 
 
+def _die_with_parent(parent: int) -> None:
+    """Linux: a killed runner takes its cell down with it instead of leaving it running."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _pin(budget: int) -> list[int] | None:
+    """Restricts this process (and the workers it starts) to ``budget`` CPUs."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))[:budget]
+    os.sched_setaffinity(0, cpus)
+    return cpus
+
+
 def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     from adapters import Job, load_adapter
-    from bench.measure import ProcessTreeSampler, measure, summarize
+    from bench.measure import NonConformant, measure, summarize
+    from bench.proctree import ProcessTree, own_tree_cpu_seconds
 
-    budget = spec["job"]["cpu_budget"]
-    if hasattr(os, "sched_setaffinity"):
-        cpus = sorted(os.sched_getaffinity(0))[:budget]
-        os.sched_setaffinity(0, cpus)
-
-    with ProcessTreeSampler() as sampler:
-        adapter = load_adapter(spec["adapter"])
-        result: dict[str, Any] = {"adapter_version": None, "metrics": None, "samples": None}
-        reason = adapter.available()
-        if reason:
-            return {**result, "status": "unavailable", "reason": reason}
-        result["adapter_version"] = adapter.version()
-        job = Job(**spec["job"])
-        scenario, variant = job.scenario, job.variant
-        reason = adapter.supports(scenario, variant)
-        if reason:
-            return {**result, "status": "unsupported", "reason": reason}
-        try:
-            raw = measure(
-                lambda: adapter.open(job),
-                check=lambda batch: scenario.check_batch(variant, batch),
-                expected_elements=variant.batch_size,
-                warmup_batches=spec["warmup_batches"],
-                batches=spec["batches"],
-                repetitions=spec["repetitions"],
-                sampler=sampler,
-            )
-        finally:
-            adapter.close()
-    result.update(status=raw["status"], reason=raw["reason"])
-    if raw["status"] == "ok":
-        result["metrics"] = summarize(raw, variant.batch_size)
-        result["samples"] = {"batch_latency_s": raw["latencies_s"]}
-    else:
-        result["metrics"] = {"ttfb_s": raw["ttfb_cold_s"]}
-    result["metrics"]["peak_rss_bytes"] = sampler.peak_rss
-    return result
+    outcome: dict[str, Any] = {"adapter_version": None}
+    adapter = load_adapter(spec["adapter"])
+    reason = adapter.available()
+    if reason:
+        return {**outcome, "status": "unavailable", "reason": reason}
+    outcome["adapter_version"] = adapter.version()
+    job = Job(**spec["job"])
+    scenario, variant = job.scenario, job.variant
+    reason = adapter.supports(scenario, variant)
+    if reason:
+        return {**outcome, "status": "unsupported", "reason": reason}
+    tree = ProcessTree(os.getpid())
+    try:
+        raw = measure(
+            lambda: adapter.open(job),
+            check=lambda batch: scenario.check_batch(variant, batch),
+            warmup_batches=spec["warmup_batches"],
+            batches=spec["batches"],
+            repetitions=spec["repetitions"],
+            cpu_clock=lambda: own_tree_cpu_seconds(tree),
+        )
+    except NonConformant as e:
+        return {**outcome, "status": "non-conformant", "reason": str(e)}
+    finally:
+        outcome["peak_rss_of_one_bytes"] = tree.peak_rss_of_one()
+        adapter.close()
+    return {
+        **outcome,
+        "status": "ok",
+        "reason": None,
+        "metrics": summarize(raw, variant.batch_size),
+        "samples": {"batch_latency_s": raw["latencies_s"]},
+    }
 
 
 def main(argv: list[str]) -> int:
     spec_path, out_path = Path(argv[0]), Path(argv[1])
     spec = json.loads(spec_path.read_text())
+    _die_with_parent(spec["parent_pid"])
+    cpus = _pin(spec["job"]["cpu_budget"])
     try:
-        result = run_cell(spec)
+        outcome = run_cell(spec)
     except BaseException as e:  # noqa: BLE001 - everything the loader raises is the cell's failure
-        result = {
+        outcome = {
             "status": "failed",
             "reason": f"{type(e).__name__}: {e}",
             "traceback": traceback.format_exc(),
         }
-    write_json_atomic(out_path, result)
+    from bench.proctree import own_peak_rss_of_one
+
+    outcome["peak_rss_of_one_bytes"] = max(outcome.get("peak_rss_of_one_bytes", 0), own_peak_rss_of_one())
+    outcome["cpus"] = cpus
+    write_json_atomic(out_path, outcome)
     return 0
 
 

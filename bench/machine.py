@@ -6,7 +6,6 @@ import hashlib
 import os
 import platform
 import subprocess
-import sys
 from pathlib import Path
 
 
@@ -53,5 +52,17 @@ def git_commit(cwd: str | Path | None = None) -> str:
     return f"{head}-dirty" if dirty else head
 
 
-def python_executable() -> str:
-    return sys.executable
+CORE_LIBRARIES = ("datarax", "jax", "jaxlib", "flax", "numpy")
+
+
+def library_versions(names: tuple[str, ...] = CORE_LIBRARIES) -> dict[str, str | None]:
+    """Installed versions of ``names`` (distribution names), None for one not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found

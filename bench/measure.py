@@ -1,79 +1,37 @@
 """Timing what a training loop feels: every ``next()`` including production, batch materialized.
 
-Runs inside the cell's own process. Raw samples are kept; statistics are computed from them.
+Runs inside the cell's own process and keeps raw samples; statistics come from them. Nothing
+else runs in this process while it measures: memory is sampled from outside by the runner
+(a sampling thread here would compete with a Python loader for the GIL), and CPU time is read
+exactly at the edges of the timed region, not sampled.
 """
 
 from __future__ import annotations
 
-import threading
+import gc
 import time
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
-import psutil
+
+Check = Callable[[Mapping[str, np.ndarray]], "str | None"]
 
 
-class ProcessTreeSampler:
-    """Samples RSS and CPU time of this process and all its descendants in a thread.
-
-    Peak RSS is the largest sum of RSS over the tree at one sampling instant. CPU time is the
-    sum over every process ever seen (a finished worker keeps its last sampled value).
-    """
-
-    def __init__(self, interval_s: float = 0.01):
-        self.interval_s = interval_s
-        self.peak_rss = 0
-        self._cpu: dict[tuple[int, float], float] = {}
-        self._root = psutil.Process()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="tree-sampler", daemon=True)
-
-    def __enter__(self) -> "ProcessTreeSampler":
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.sample()
-
-    def sample(self) -> None:
-        try:
-            procs = [self._root, *self._root.children(recursive=True)]
-        except psutil.Error:
-            return
-        rss = 0
-        with self._lock:
-            for proc in procs:
-                try:
-                    with proc.oneshot():
-                        rss += proc.memory_info().rss
-                        times = proc.cpu_times()
-                        self._cpu[(proc.pid, proc.create_time())] = times.user + times.system
-                except psutil.Error:
-                    continue
-            self.peak_rss = max(self.peak_rss, rss)
-
-    def cpu_seconds(self) -> float:
-        self.sample()
-        with self._lock:
-            return sum(self._cpu.values())
+class NonConformant(Exception):
+    """A batch broke the scenario's contract; the cell is reported, not timed."""
 
 
-def materialize(batch: Mapping[str, Any]) -> tuple[int, int]:
+def materialize(batch: Any) -> tuple[int, int]:
     """Makes the batch's values real in memory; returns ``(elements, bytes)``.
 
-    JAX arrays are waited on (``block_until_ready``); anything else is converted to a host
-    NumPy array. Every leaf must share the leading (batch) dimension.
+    JAX arrays are waited on (``block_until_ready``: the batch is ready on its device, where a
+    training step would read it); anything else becomes a host NumPy array. Every leaf must
+    share the leading (batch) dimension.
     """
+    if not isinstance(batch, Mapping):
+        raise NonConformant(f"a batch is a {type(batch).__name__}, expected a dict of arrays")
     counts, nbytes = set(), 0
-    for name, leaf in batch.items():
+    for leaf in batch.values():
         if hasattr(leaf, "block_until_ready"):
             leaf.block_until_ready()
         else:
@@ -81,12 +39,24 @@ def materialize(batch: Mapping[str, Any]) -> tuple[int, int]:
         counts.add(int(leaf.shape[0]) if leaf.ndim else -1)
         nbytes += int(leaf.nbytes)
     if len(counts) != 1 or -1 in counts:
-        raise ValueError(f"batch leaves disagree on the batch dimension: {sorted(counts)}")
+        raise NonConformant(f"batch leaves disagree on the batch dimension: {sorted(counts)}")
     return counts.pop(), nbytes
 
 
 def to_host(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return {name: np.asarray(leaf) for name, leaf in batch.items()}
+
+
+def signature(batch: Mapping[str, Any]) -> tuple:
+    """Field names, shapes and dtypes: every timed batch must match the checked first one."""
+    return tuple(sorted((name, tuple(leaf.shape), str(leaf.dtype)) for name, leaf in batch.items()))
+
+
+def _next(iterator: Iterator) -> Any:
+    try:
+        return next(iterator)
+    except StopIteration:
+        raise NonConformant("the iterator ended; an adapter's iterator runs epoch after epoch") from None
 
 
 def _close(iterator: Iterator) -> None:
@@ -96,82 +66,94 @@ def _close(iterator: Iterator) -> None:
 
 
 def measure(
-    open_iterator,
+    open_iterator: Callable[[], Iterator[Mapping[str, Any]]],
     *,
-    check,
-    expected_elements: int,
+    check: Check,
     warmup_batches: int,
     batches: int,
     repetitions: int,
-    sampler: ProcessTreeSampler,
+    cpu_clock: Callable[[], float],
 ) -> dict[str, Any]:
     """Warm-up on one iterator, then ``repetitions`` fresh iterators of ``batches`` batches.
 
-    ``check(host_batch) -> problem | None`` runs on the first batch before anything is timed;
-    a problem ends the cell as non-conformant.
+    ``check(host_batch) -> problem | None`` runs on the first batch, untimed; a problem, or a
+    later batch whose fields, shapes or dtypes differ, raises :class:`NonConformant`.
+    Returns raw samples: cold time to first batch (open + first batch, compilation and
+    worker start-up included), per-repetition per-batch latencies (the first of each is that
+    repetition's warm time to first batch), bytes per batch, and CPU seconds of the process
+    tree over the repetitions.
     """
     start = time.perf_counter()
     iterator = open_iterator()
-    first = next(iterator)
+    first = _next(iterator)
     materialize(first)
     ttfb_cold = time.perf_counter() - start
     problem = check(to_host(first))
     if problem:
         _close(iterator)
-        return {"status": "non-conformant", "reason": problem, "ttfb_cold_s": ttfb_cold}
+        raise NonConformant(problem)
+    expected = signature(first)
+    del first
     for _ in range(warmup_batches - 1):
-        materialize(next(iterator))
+        materialize(_next(iterator))
     _close(iterator)
+    del iterator
 
-    cpu_before = sampler.cpu_seconds()
     latencies: list[list[float]] = []
     bytes_per_batch = 0
+    cpu_start = cpu_clock()
     for _ in range(repetitions):
+        gc.collect()  # the previous repetition's garbage is not this one's cost
         rep: list[float] = []
         previous = time.perf_counter()
         iterator = open_iterator()
         for _ in range(batches):
-            elements, bytes_per_batch = materialize(next(iterator))
+            batch = _next(iterator)
+            _, bytes_per_batch = materialize(batch)
             now = time.perf_counter()
             rep.append(now - previous)
-            previous = now
-            if elements != expected_elements:
+            previous = now  # back to back: the latencies of a repetition add up to its wall time
+            if signature(batch) != expected:
                 _close(iterator)
-                return {
-                    "status": "non-conformant",
-                    "reason": f"a batch had {elements} elements, expected {expected_elements}",
-                    "ttfb_cold_s": ttfb_cold,
-                }
+                raise NonConformant(f"a timed batch has {signature(batch)}, the first had {expected}")
         _close(iterator)
+        del iterator, batch
         latencies.append(rep)
-    cpu_seconds = sampler.cpu_seconds() - cpu_before
     return {
-        "status": "ok",
-        "reason": None,
         "ttfb_cold_s": ttfb_cold,
         "latencies_s": latencies,
         "bytes_per_batch": bytes_per_batch,
-        "cpu_seconds": cpu_seconds,
+        "cpu_seconds": cpu_clock() - cpu_start,
     }
 
 
 def summarize(raw: dict[str, Any], batch_size: int) -> dict[str, Any]:
-    """Metrics from raw samples. Steady state excludes each repetition's first batch."""
+    """Metrics from raw samples.
+
+    Throughput is steady state: each repetition's first batch (its time to first batch) is
+    excluded, and the median over repetitions is reported next to every repetition's value.
+    Latency percentiles pool the steady-state batches of every repetition.
+    """
     reps = raw["latencies_s"]
     steady = [np.asarray(rep[1:]) for rep in reps]
     per_rep_eps = [batch_size * len(s) / s.sum() for s in steady]
-    all_steady = np.concatenate(steady)
+    pooled = np.concatenate(steady)
     elements = batch_size * sum(len(rep) for rep in reps)
     eps = float(np.median(per_rep_eps))
     return {
         "elements_per_s": eps,
         "batches_per_s": eps / batch_size,
         "bytes_per_s": eps / batch_size * raw["bytes_per_batch"],
+        "bytes_per_batch": raw["bytes_per_batch"],
         "ttfb_s": raw["ttfb_cold_s"],
         "ttfb_warm_s": float(np.median([rep[0] for rep in reps])),
-        "latency_p50_s": float(np.percentile(all_steady, 50)),
-        "latency_p95_s": float(np.percentile(all_steady, 95)),
-        "latency_p99_s": float(np.percentile(all_steady, 99)),
+        "latency_mean_s": float(pooled.mean()),
+        "latency_p50_s": float(np.percentile(pooled, 50)),
+        "latency_p95_s": float(np.percentile(pooled, 95)),
+        "latency_p99_s": float(np.percentile(pooled, 99)),
+        "latency_samples": int(pooled.size),
+        "cpu_seconds": raw["cpu_seconds"],
         "cpu_s_per_element": raw["cpu_seconds"] / elements,
         "elements_per_s_by_repetition": per_rep_eps,
+        "ttfb_warm_s_by_repetition": [float(rep[0]) for rep in reps],
     }

@@ -1,27 +1,31 @@
-"""Runs a profile's matrix of (scenario, variant, adapter) cells, each in a fresh process."""
+"""Runs a profile's matrix of (scenario, variant, adapter) cells, each in a fresh process.
+
+A run is a folder: ``run.json`` (profile, machine, planned cells) is written first, then one
+record per cell is appended to ``results.jsonl`` as the cell ends. A run stopped midway (Ctrl-C,
+a kill, a crash) keeps its finished cells and :func:`resume_run` runs the rest.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import json
-import os
 import secrets
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterator, Protocol
 
-from adapters import adapter_names
+from adapters import AdapterNotFound, adapter_class, adapter_origins
 from bench.datacache import default_cache_root, ensure_data
-from bench.machine import git_commit, machine_info
-from bench.profile import Profile
-from bench.store import SCHEMA_VERSION, append_record, write_json_atomic
+from bench.isolation import Limits, child_env, run_isolated
+from bench.machine import git_commit, library_versions, machine_info
+from bench.profile import Profile, profile_from_dict
+from bench.store import (
+    RESULTS, RUN_INFO, SCHEMA_VERSION, append_record, load_records, record_problem, write_json_atomic,
+)
 from scenarios import get_scenario
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,18 +39,48 @@ class Cell:
         return f"{self.scenario}/{self.variant}/{self.adapter}"
 
 
+class Progress(Protocol):
+    """What a run tells its observer (the CLI's progress bar); every method is optional work."""
+
+    def start(self, run_dir: Path, total: int, done: int) -> None: ...
+    def status(self, text: str) -> None: ...
+    def cell_started(self, cell: Cell) -> None: ...
+    def cell_done(self, cell: Cell, record: dict[str, Any]) -> None: ...
+
+
+class Silent:
+    def start(self, run_dir, total, done): pass
+    def status(self, text): pass
+    def cell_started(self, cell): pass
+    def cell_done(self, cell, record): pass
+
+
+class RunInUse(RuntimeError):
+    """Another process is running or resuming the same run folder."""
+
+
 def plan(profile: Profile) -> list[Cell]:
-    """The profile's cells in run order; unknown scenario, variant or adapter names raise."""
-    known = set(adapter_names())
+    """The profile's cells in run order.
+
+    Unknown scenario, variant or adapter names raise ``KeyError`` listing the valid ones; a
+    ``module:Class`` adapter is imported here, so a bad path fails before any cell runs.
+    """
+    registered = adapter_origins()
     for adapter in profile.adapters:
-        if adapter not in known and ":" not in adapter:
-            raise KeyError(f"unknown adapter {adapter!r}; valid: {', '.join(sorted(known))}")
+        if adapter not in registered:
+            try:
+                adapter_class(adapter)
+            except AdapterNotFound as e:
+                raise KeyError(f"profile {profile.name!r}: {e}") from None
     cells = []
     for selection in profile.cells:
-        scenario = get_scenario(selection.scenario)
-        for variant in selection.variants:
-            scenario.variant(variant)
-            cells.extend(Cell(scenario.id, variant, a) for a in profile.adapters)
+        try:
+            scenario = get_scenario(selection.scenario)
+            for variant in selection.variants:
+                scenario.variant(variant)
+                cells.extend(Cell(scenario.id, variant, a) for a in profile.adapters)
+        except KeyError as e:
+            raise KeyError(f"profile {profile.name!r}: {e.args[0]}") from None
     return cells
 
 
@@ -59,134 +93,126 @@ def run_profile(
     output_root: Path,
     *,
     cache_root: Path | None = None,
-    on_cell_done: Callable[[Cell, dict[str, Any]], None] = lambda cell, record: None,
+    progress: Progress | None = None,
 ) -> Path:
-    """Runs every cell, appending one record per cell as it ends; returns the run folder."""
+    """Runs every cell of ``profile`` in a new run folder under ``output_root``; returns it."""
     cells = plan(profile)
     run_id = new_run_id()
     run_dir = output_root / run_id
-    (run_dir / "cells").mkdir(parents=True)
-    machine = machine_info()
-    commit = git_commit()
-    write_json_atomic(
-        run_dir / "run.json",
-        {
-            "run_id": run_id,
-            "started_at": _now(),
-            "profile": dataclasses.asdict(profile),
-            "machine": machine,
-            "git_commit": commit,
-            "cells": [c.cell_id for c in cells],
-        },
-    )
-    cache_root = cache_root or default_cache_root()
-    data: dict[tuple[str, str], dict[str, str]] = {}
-    for cell in cells:
-        key = (cell.scenario, cell.variant)
-        if key not in data:
-            scenario = get_scenario(cell.scenario)
-            data[key], _ = ensure_data(scenario, scenario.variant(cell.variant), profile.seed, cache_root)
-        record = _run_cell(cell, data[key], profile, run_dir, run_id, machine, commit)
-        append_record(run_dir / "results.jsonl", record)
-        on_cell_done(cell, record)
+    run_dir.mkdir(parents=True)
+    info = {
+        "run_id": run_id,
+        "started_at": _now(),
+        "profile": profile.to_dict(),
+        "machine": machine_info(),
+        "git_commit": git_commit(),
+        "versions": library_versions(),
+        "cells": [dataclasses.asdict(c) for c in cells],
+        "resumed": [],
+    }
+    write_json_atomic(run_dir / RUN_INFO, info)
+    with _locked(run_dir):
+        _run_cells(run_dir, info, profile, cells, set(), cache_root, progress or Silent())
     return run_dir
 
 
-def _run_cell(cell, data, profile, run_dir, run_id, machine, commit) -> dict[str, Any]:
-    scenario = get_scenario(cell.scenario)
-    variant = scenario.variant(cell.variant)
-    stem = cell.cell_id.replace("/", "__")
-    spec_path, out_path = run_dir / "cells" / f"{stem}.json", run_dir / "cells" / f"{stem}.out.json"
-    log_path = run_dir / "cells" / f"{stem}.log"
-    spec = {
-        "adapter": cell.adapter,
-        "job": {
-            "scenario_id": cell.scenario,
-            "variant_name": cell.variant,
-            "data": data,
-            "seed": profile.seed,
-            "cpu_budget": profile.cpu_budget,
-        },
-        "warmup_batches": profile.warmup_batches,
-        "batches": profile.batches,
-        "repetitions": profile.repetitions,
-    }
-    write_json_atomic(spec_path, spec)
-    started, start = _now(), time.perf_counter()
-    outcome = _spawn(spec_path, out_path, log_path, profile)
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-        "cell_id": cell.cell_id,
-        "profile": profile.name,
-        "scenario": cell.scenario,
-        "variant": cell.variant,
-        "spec_hash": scenario.spec_hash(variant),
-        "adapter": cell.adapter,
-        "adapter_version": outcome.get("adapter_version"),
-        "status": outcome["status"],
-        "reason": outcome.get("reason"),
-        "metrics": outcome.get("metrics"),
-        "samples": outcome.get("samples"),
-        "batch_size": variant.batch_size,
-        "cpu_budget": profile.cpu_budget,
-        "machine_fingerprint": machine["fingerprint"],
-        "git_commit": commit,
-        "python": machine["python"],
-        "started_at": started,
-        "wall_s": time.perf_counter() - start,
-    }
-    return record
+def resume_run(run_dir: Path, *, cache_root: Path | None = None, progress: Progress | None = None) -> Path:
+    """Runs the cells of a stored run that have no record yet, appending to the same file.
+
+    The run's stored profile is used, so the resumed cells are measured like the first ones.
+    """
+    info = json.loads((run_dir / RUN_INFO).read_text())
+    profile = profile_from_dict(info["profile"], source=str(run_dir / RUN_INFO))
+    cells = [Cell(**c) for c in info["cells"]]
+    with _locked(run_dir):
+        finished = set()
+        if (run_dir / RESULTS).is_file():
+            finished = {r["cell_id"] for r in load_records(run_dir / RESULTS)[0]}
+        info["resumed"].append({"at": _now(), "git_commit": git_commit(), "machine": machine_info()["fingerprint"]})
+        write_json_atomic(run_dir / RUN_INFO, info)
+        _run_cells(run_dir, info, profile, cells, finished, cache_root, progress or Silent())
+    return run_dir
 
 
-def _child_env(profile: Profile) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    if profile.backend == "cpu":
-        env.setdefault("JAX_PLATFORMS", "cpu")
-    return env
-
-
-def _spawn(spec_path: Path, out_path: Path, log_path: Path, profile: Profile) -> dict[str, Any]:
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.cell", str(spec_path), str(out_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=_child_env(profile),
-            start_new_session=True,  # its own process group: a kill reaches its workers too
-        )
+@contextlib.contextmanager
+def _locked(run_dir: Path) -> Iterator[None]:
+    with open(run_dir / ".lock", "w") as lock:
         try:
-            returncode = proc.wait(timeout=profile.timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            return {"status": "timeout", "reason": f"no result within {profile.timeout_s:g} s"}
-        except BaseException:
-            _kill_group(proc)
-            raise
-    _kill_group(proc)  # stray workers a loader left behind
-    if out_path.is_file():
-        return json.loads(out_path.read_text())
-    return {"status": "failed", "reason": _death_reason(returncode, log_path)}
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInUse(f"run {run_dir.name} is being run by another process") from None
+        yield
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
-def _death_reason(returncode: int, log_path: Path) -> str:
-    if returncode < 0:
-        name = signal.Signals(-returncode).name
-        why = f"killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
-    else:
-        why = f"exited with code {returncode} without a result"
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
-    return why + (": " + " | ".join(tail) if tail else "")
+def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress) -> None:
+    todo = [c for c in cells if c.cell_id not in finished]
+    progress.start(run_dir, total=len(cells), done=len(cells) - len(todo))
+    cache_root = cache_root or default_cache_root()
+    limits = Limits(
+        timeout_s=profile.timeout_s,
+        memory_limit_bytes=profile.memory_limit_mb * 2**20 if profile.memory_limit_mb else None,
+    )
+    env = child_env(profile.backend)
+    context = {
+        "machine": info["machine"],
+        "machine_fingerprint": info["machine"]["fingerprint"],
+        "git_commit": git_commit(),
+        "python": info["machine"]["python"],
+        "versions": library_versions(),
+    }
+    (run_dir / "cells").mkdir(exist_ok=True)
+    data: dict[tuple[str, str], dict[str, str]] = {}
+    for cell in todo:
+        scenario = get_scenario(cell.scenario)
+        variant = scenario.variant(cell.variant)
+        if (cell.scenario, cell.variant) not in data:
+            progress.status(f"data for {cell.scenario}/{cell.variant}")
+            data[cell.scenario, cell.variant], _ = ensure_data(scenario, variant, profile.seed, cache_root)
+        progress.cell_started(cell)
+        spec = {
+            "adapter": cell.adapter,
+            "job": {
+                "scenario_id": cell.scenario,
+                "variant_name": cell.variant,
+                "data": data[cell.scenario, cell.variant],
+                "seed": profile.seed,
+                "cpu_budget": profile.cpu_budget,
+            },
+            "warmup_batches": profile.warmup_batches,
+            "batches": profile.batches,
+            "repetitions": profile.repetitions,
+        }
+        started, start = _now(), time.perf_counter()
+        outcome = run_isolated(spec, run_dir / "cells", cell.cell_id.replace("/", "__"), limits, env)
+        record = {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": info["run_id"],
+            "cell_id": cell.cell_id,
+            "profile": profile.name,
+            "scenario": cell.scenario,
+            "variant": cell.variant,
+            "spec_hash": scenario.spec_hash(variant),
+            "adapter": cell.adapter,
+            "adapter_version": outcome.get("adapter_version"),
+            "status": outcome["status"],
+            "reason": outcome.get("reason"),
+            "metrics": outcome.get("metrics"),
+            "samples": outcome.get("samples"),
+            "batch_size": variant.batch_size,
+            "cpu_budget": profile.cpu_budget,
+            "cpus": outcome.get("cpus"),
+            **context,
+            "started_at": started,
+            "wall_s": time.perf_counter() - start,
+        }
+        if "traceback" in outcome:
+            record["traceback"] = outcome["traceback"]
+        problem = record_problem(record)
+        if problem:  # e.g. an adapter whose version() is not a string: the cell failed, the run goes on
+            record.update(status="failed", reason=f"the cell's outcome breaks the record schema: {problem}",
+                          metrics=None, samples=None, adapter_version=None)
+        append_record(run_dir / RESULTS, record)
+        progress.cell_done(cell, record)
 
 
 def _now() -> str:

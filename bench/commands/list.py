@@ -25,9 +25,21 @@ def _list(args: argparse.Namespace, console: Console) -> int:
         for s in SCENARIOS.values():
             console.print(f"{s.id:<7} {s.category:<10} {s.name:<28} variants: {', '.join(s.variants)}")
     else:
-        from adapters import adapter_names, load_adapter
+        from adapters import adapter_origins
 
-        for name in adapter_names():
-            reason = load_adapter(name).available()
-            console.print(f"{name:<16} {'available' if reason is None else f'unavailable: {reason}'}")
+        for name, (target, origin) in sorted(adapter_origins().items()):
+            console.print(f"{name:<16} {_availability(name):<60} {origin}: {target}", highlight=False)
     return 0
+
+
+def _availability(name: str) -> str:
+    """'available', or 'unavailable: why' (a loader whose adapter cannot even load included)."""
+    from adapters import AdapterNotFound, load_adapter
+
+    try:
+        reason = load_adapter(name).available()
+    except AdapterNotFound as e:
+        reason = str(e)
+    except Exception as e:  # noqa: BLE001 - a broken plugin is listed, not fatal
+        reason = f"the adapter fails to start ({type(e).__name__}: {e})"
+    return "available" if reason is None else f"unavailable: {reason}"

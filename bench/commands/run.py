@@ -1,23 +1,32 @@
-"""``datarax-bench run``: run a profile's cells and print a results table."""
+"""``datarax-bench run``: run a profile's cells (or resume a stopped run) and print a table."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
+import sys
 from pathlib import Path
 
 from rich.console import Console
 
 from bench.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
+_OVERRIDES = ("repetitions", "batches", "warmup_batches", "timeout_s", "memory_limit_mb")
+
 
 def register(sub) -> None:
     run = sub.add_parser(
         "run",
         help="run a profile's cells and print a results table",
-        description="Run every cell of a profile, each in a fresh subprocess, and print a table.",
+        description=(
+            "Run every cell of a profile, each in a fresh subprocess, appending one record per "
+            "cell to <output>/<run-id>/results.jsonl as it ends; --resume finishes a stopped run."
+        ),
     )
     run.add_argument(
-        "--profile", required=True,
+        "--profile",
         help="shipped profile name (see `datarax-bench list profiles`) or a path to a .toml file",
     )
     run.add_argument("--scenarios", help="comma-separated scenario ids to keep, e.g. CV-1,NLP-1")
@@ -25,13 +34,26 @@ def register(sub) -> None:
         "--adapters",
         help="comma-separated adapter names (or package.module:Class paths) to run instead of the profile's",
     )
+    run.add_argument(
+        "--adapter-module", action="append", default=[], metavar="MODULE:CLASS",
+        help="run one more adapter, loaded from any importable module (repeatable)",
+    )
     run.add_argument("--repetitions", type=int, help="timed repetitions per cell (overrides the profile)")
     run.add_argument("--batches", type=int, help="timed batches per repetition (overrides the profile)")
     run.add_argument("--warmup", type=int, dest="warmup_batches", help="untimed warm-up batches (overrides the profile)")
     run.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a cell is killed (overrides the profile)")
     run.add_argument(
+        "--memory-limit-mb", type=int, dest="memory_limit_mb",
+        help="kill a cell whose process tree's RSS passes this many MiB (overrides the profile)",
+    )
+    run.add_argument(
         "--output", type=Path, default=Path("results/runs"),
         help="folder that receives the run folder (default: results/runs)",
+    )
+    run.add_argument(
+        "--resume", metavar="RUN",
+        help="finish a stopped run (a run id under --output, or its folder): its unfinished cells "
+        "run with its stored profile and are appended to its results",
     )
     run.set_defaults(handler=_run)
 
@@ -40,45 +62,111 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _run(args: argparse.Namespace, console: Console) -> int:
+def _select(args: argparse.Namespace):
+    """The profile the arguments describe; raises ProfileError/KeyError on bad input."""
     from bench.profile import ProfileError, load_profile
-    from bench.runner import plan, run_profile
-    from bench.store import load_records
+    from bench.runner import plan
+
+    profile = load_profile(args.profile)
+    overrides = {k: getattr(args, k) for k in _OVERRIDES}
+    adapters = _split(args.adapters) if args.adapters else list(profile.adapters)
+    if args.adapter_module:
+        if os.getcwd() not in sys.path:  # as `python -m` would: modules next to the user resolve
+            sys.path.insert(0, os.getcwd())
+        bad = [m for m in args.adapter_module if ":" not in m]
+        if bad:
+            raise ProfileError(f"--adapter-module {bad[0]!r} is not a 'package.module:Class' path")
+        adapters += [m for m in args.adapter_module if m not in adapters]
+    overrides["adapters"] = tuple(adapters)
+    if args.scenarios:
+        wanted = _split(args.scenarios)
+        available = [c.scenario for c in profile.cells]
+        unknown = [s for s in wanted if s not in available]
+        if unknown:
+            raise ProfileError(
+                f"scenario(s) {unknown} are not in profile {profile.name!r}; valid: {', '.join(available)}"
+            )
+        overrides["cells"] = tuple(c for c in profile.cells if c.scenario in wanted)
+    profile = profile.with_overrides(**overrides)
+    plan(profile)
+    return profile
+
+
+def _resume_conflicts(args: argparse.Namespace) -> list[str]:
+    given = [f"--{k.replace('_', '-')}" for k in ("scenarios", "adapters", *_OVERRIDES) if getattr(args, k)]
+    return given + (["--adapter-module"] if args.adapter_module else [])
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """A terminated run (CI cancel, `kill`) stops like Ctrl-C: finished cells kept, cell killed."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    from bench.profile import ProfileError
+    from bench.progress import progress_for
+    from bench.runner import RunInUse, resume_run, run_profile
+    from bench.store import RESULTS, find_run, load_records
     from bench.table import results_table
 
-    try:
-        profile = load_profile(args.profile)
-        overrides = {k: getattr(args, k) for k in ("repetitions", "batches", "warmup_batches", "timeout_s")}
-        if args.adapters:
-            overrides["adapters"] = tuple(_split(args.adapters))
-        if args.scenarios:
-            wanted = _split(args.scenarios)
-            available = [c.scenario for c in profile.cells]
-            unknown = [s for s in wanted if s not in available]
-            if unknown:
-                raise ProfileError(
-                    f"scenario(s) {unknown} are not in profile {profile.name!r}; valid: {', '.join(available)}"
-                )
-            overrides["cells"] = tuple(c for c in profile.cells if c.scenario in wanted)
-        profile = profile.with_overrides(**overrides)
-        cells = plan(profile)
-    except (ProfileError, KeyError) as e:
-        console.print(f"[red]error:[/red] {e.args[0] if e.args else e}")
+    def bad(message: str) -> int:
+        console.print(f"[red]error:[/red] {message}", highlight=False)
         return EXIT_BAD_INPUT
 
-    console.print(f"profile [bold]{profile.name}[/bold]: {len(cells)} cells")
-
-    def report(cell, record):
-        m = record.get("metrics") or {}
-        detail = f"{m['elements_per_s']:,.0f} elements/s" if record["status"] == "ok" else record.get("reason")
-        console.print(f"  {cell.cell_id:<32} {record['status']:<14} {detail}  ({record['wall_s']:.1f} s)")
-
     try:
-        run_dir = run_profile(profile, args.output, on_cell_done=report)
+        if args.resume:
+            run_dir = find_run(args.resume, args.output)
+            conflicts = _resume_conflicts(args)
+            if conflicts:
+                return bad(f"--resume runs the stored profile; drop {', '.join(conflicts)}")
+            stored = _stored_profile_name(run_dir)
+            if args.profile and args.profile != stored:
+                return bad(f"run {run_dir.name} was made with profile {stored!r}, not {args.profile!r}")
+            start = lambda progress: resume_run(run_dir, progress=progress)  # noqa: E731
+        elif not args.profile:
+            return bad("give --profile (see `datarax-bench list profiles`) or --resume RUN")
+        else:
+            profile = _select(args)
+            start = lambda progress: run_profile(profile, args.output, progress=progress)  # noqa: E731
+    except (ProfileError, KeyError, FileNotFoundError) as e:
+        return bad(str(e.args[0]) if e.args else str(e))
+
+    progress = progress_for(console)
+    try:
+        with _sigterm_as_interrupt(), progress:
+            run_dir = start(progress)
+    except RunInUse as e:
+        return bad(str(e))
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted: finished cells are kept in the run folder[/yellow]")
+        console.print(
+            "[yellow]interrupted:[/yellow] finished cells are kept; continue with "
+            f"`datarax-bench run --resume {progress.run_dir.name if progress.run_dir else args.resume} "
+            f"--output {args.output}`"
+        )
         return EXIT_INTERRUPTED
-    records, _ = load_records(run_dir / "results.jsonl")
+    records, problems = load_records(run_dir / RESULTS)
+    for problem in problems:
+        console.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
     console.print(results_table(records, title=f"run {run_dir.name}"))
-    console.print(f"results: {run_dir / 'results.jsonl'}")
+    console.print(f"results: {run_dir / RESULTS}", highlight=False)
     return 0
+
+
+def _stored_profile_name(run_dir: Path) -> str:
+    """The name of the profile a run was made with (from its run.json)."""
+    import json
+
+    from bench.store import RUN_INFO
+
+    info = run_dir / RUN_INFO
+    if not info.is_file():
+        raise FileNotFoundError(f"{run_dir} has no {RUN_INFO}: it cannot be resumed")
+    return json.loads(info.read_text())["profile"]["name"]

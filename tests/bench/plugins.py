@@ -68,3 +68,61 @@ class UnavailableAdapter(_Fake):
 
     def open(self, job):
         raise AssertionError("never opened")
+
+
+class SlowStartAdapter(SleepAdapter):
+    """Like SleepAdapter, but its first ``open`` takes 3 s (a cell long enough to interrupt)."""
+
+    name = "slow-start"
+
+    def open(self, job):
+        if not getattr(self, "_started", False):
+            self._started = True
+            time.sleep(3)
+        return super().open(job)
+
+
+class MemoryHogAdapter(_Fake):
+    """Touches 64 MiB more every 10 ms, up to 8 GiB: only a memory limit stops it in time."""
+
+    name = "memory-hog"
+
+    def open(self, job):
+        hoard = []
+        for _ in range(128):
+            hoard.append(np.ones(64 * 2**20, np.uint8))
+            time.sleep(0.01)
+        time.sleep(3600)
+        yield
+
+
+def _hold(megabytes, ready, stop):
+    block = np.ones(megabytes * 2**20, np.uint8)  # written, so every page is resident
+    ready.set()
+    stop.wait()
+    del block
+
+
+class WorkerMemoryAdapter(SleepAdapter):
+    """Conformant batches from the cell process while a worker child holds 500 MiB."""
+
+    name = "worker-memory"
+    delay_s = 0.005
+    megabytes = 500
+
+    def open(self, job):
+        if not hasattr(self, "_worker"):
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("fork")
+            self._ready, self._stop = ctx.Event(), ctx.Event()
+            self._worker = ctx.Process(target=_hold, args=(self.megabytes, self._ready, self._stop))
+            self._worker.start()
+            if not self._ready.wait(60):
+                raise RuntimeError("the worker did not allocate its memory within 60 s")
+        return super().open(job)
+
+    def close(self):
+        if hasattr(self, "_worker"):
+            self._stop.set()
+            self._worker.join(10)

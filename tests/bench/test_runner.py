@@ -1,6 +1,6 @@
 """End to end: the runner isolates cells, records failures, and measures what it claims."""
 
-import json
+import os
 import statistics
 
 import pytest
@@ -16,37 +16,47 @@ PLUGINS = "tests.bench.plugins"
 def _run(tmp_path, adapters, **overrides):
     settings = {"warmup_batches": 1, "batches": 4, "repetitions": 2, **overrides}
     profile = load_profile("ci_cpu").with_overrides(adapters=tuple(adapters), **settings)
+    profile = profile.with_overrides(cells=tuple(c for c in profile.cells if c.scenario == "CV-1"))
     run_dir = run_profile(profile, tmp_path / "runs")
     records, problems = load_records(run_dir / "results.jsonl")
-    assert not problems
+    assert not problems  # every record matches the shipped JSON Schema
     return run_dir, {r["adapter"].rsplit(":", 1)[-1]: r for r in records}
 
 
-def test_ci_cpu_main_command_prints_the_table(tmp_path, capsys):
-    code = main(["run", "--profile", "ci_cpu", "--batches", "4", "--repetitions", "2",
-                 "--warmup", "1", "--output", str(tmp_path)])
+def test_main_command_runs_builtin_and_extra_module_adapters(tmp_path, capsys):
+    code = main(["run", "--profile", "ci_cpu", "--scenarios", "CV-1", "--batches", "4", "--repetitions", "2",
+                 "--warmup", "1", "--adapter-module", f"{PLUGINS}:SleepAdapter", "--output", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
-    for word in ("elements/s", "TTFB", "p50 batch", "p95 batch", "peak RSS", "datarax", "numpy"):
+    for word in ("elements/s", "TTFB", "p50 batch", "p95 batch", "peak RSS", "datarax", "numpy", "[3/3]"):
         assert word in out
     (run_dir,) = tmp_path.iterdir()
     records, _ = load_records(run_dir / "results.jsonl")
-    assert {r["adapter"] for r in records} == {"datarax", "numpy"}
+    assert [r["adapter"] for r in records] == ["datarax", "numpy", f"{PLUGINS}:SleepAdapter"]
     for r in records:
         assert r["status"] == "ok", r
         m = r["metrics"]
-        assert m["elements_per_s"] > 0 and m["peak_rss_bytes"] > 20 * 2**20
+        assert m["elements_per_s"] > 0 and m["bytes_per_s"] > 0 and m["peak_rss_bytes"] > 20 * 2**20
+        assert 0 < m["peak_pss_bytes"] <= m["peak_rss_bytes"] * 1.05
+        assert m["cpu_s_per_element"] > 0 and len(m["elements_per_s_by_repetition"]) == 2
         assert len(r["samples"]["batch_latency_s"]) == 2 and len(r["samples"]["batch_latency_s"][0]) == 4
-        assert r["spec_hash"] and r["machine_fingerprint"] and r["git_commit"]
+        assert r["spec_hash"] and r["git_commit"] and len(r["cpus"]) == min(2, len(os.sched_getaffinity(0)))
+        assert r["machine"]["cores"] >= 1 and r["machine"]["ram_bytes"] > 0 and r["machine"]["cpu_model"]
+        assert r["versions"]["jax"] and r["versions"]["numpy"] and r["adapter_version"]
 
 
-def test_failures_are_recorded_and_the_run_goes_on(tmp_path):
-    adapters = [f"{PLUGINS}:CrashAdapter", f"{PLUGINS}:HangAdapter", f"{PLUGINS}:WrongShapeAdapter",
-                f"{PLUGINS}:UnavailableAdapter", "numpy"]
-    _, records = _run(tmp_path, adapters, timeout_s=20)
+def test_crash_hang_memory_hog_are_recorded_and_the_run_goes_on(tmp_path):
+    adapters = [f"{PLUGINS}:{name}" for name in ("CrashAdapter", "HangAdapter", "MemoryHogAdapter",
+                                                 "WrongShapeAdapter", "UnavailableAdapter")]
+    _, records = _run(tmp_path, [*adapters, "numpy"], timeout_s=10, memory_limit_mb=400)
     assert records["CrashAdapter"]["status"] == "failed"
     assert "SIGABRT" in records["CrashAdapter"]["reason"]
     assert records["HangAdapter"]["status"] == "timeout"
+    assert "10 s" in records["HangAdapter"]["reason"]
+    hog = records["MemoryHogAdapter"]
+    assert hog["status"] == "failed" and "memory limit of 400 MiB" in hog["reason"], hog["reason"]
+    assert hog["metrics"]["peak_rss_bytes"] > 400 * 2**20
+    assert hog["wall_s"] < 10  # killed at the limit, not at the timeout
     assert records["WrongShapeAdapter"]["status"] == "non-conformant"
     assert "shape" in records["WrongShapeAdapter"]["reason"]
     assert records["UnavailableAdapter"]["status"] == "unavailable"
@@ -61,3 +71,12 @@ def test_production_time_is_inside_the_timed_region(tmp_path):
     assert r["metrics"]["latency_p50_s"] == pytest.approx(0.02, rel=0.05, abs=0.001)
     steady = [x for rep in r["samples"]["batch_latency_s"] for x in rep[1:]]
     assert statistics.median(steady) >= 0.02
+    assert r["metrics"]["elements_per_s"] == pytest.approx(128 / 0.02, rel=0.1)
+
+
+def test_peak_rss_includes_a_worker_child(tmp_path):
+    _, records = _run(tmp_path, [f"{PLUGINS}:WorkerMemoryAdapter"])
+    r = records["WorkerMemoryAdapter"]
+    assert r["status"] == "ok", r["reason"]
+    assert r["metrics"]["peak_rss_bytes"] >= 500 * 2**20
+    assert r["metrics"]["peak_pss_bytes"] >= 500 * 2**20  # the worker's own pages, not shared ones

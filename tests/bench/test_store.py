@@ -1,16 +1,82 @@
+import copy
 import json
 
-from bench.store import append_record, load_records, write_json_atomic
+import pytest
+
+from bench.store import append_record, find_run, load_records, record_problem, record_schema, write_json_atomic
 
 
-def test_append_and_load_skip_a_corrupt_line_by_number(tmp_path):
+def _record(status="ok", **changes):
+    """A record as the runner writes it (small, but every required field)."""
+    record = {
+        "schema_version": 2, "run_id": "r1", "cell_id": "CV-1/small/numpy", "profile": "ci_cpu",
+        "scenario": "CV-1", "variant": "small", "spec_hash": "0123456789abcdef", "adapter": "numpy",
+        "adapter_version": "2.4.6", "status": status, "reason": None if status == "ok" else "why",
+        "metrics": {
+            "elements_per_s": 100.0, "batches_per_s": 1.0, "bytes_per_s": 10.0, "ttfb_s": 0.5,
+            "latency_p50_s": 0.01, "latency_p95_s": 0.02, "latency_p99_s": 0.03, "cpu_s_per_element": 1e-4,
+            "peak_rss_bytes": 2**26, "peak_pss_bytes": None, "elements_per_s_by_repetition": [100.0],
+        },
+        "samples": {"batch_latency_s": [[0.5, 0.01]]},
+        "batch_size": 128, "cpu_budget": 2, "cpus": [0, 1],
+        "machine": {"cpu_model": "x", "cores": 2, "ram_bytes": 2**34, "os": "Linux", "arch": "x86_64",
+                    "python": "3.11.7", "fingerprint": "abc"},
+        "machine_fingerprint": "abc", "git_commit": "deadbeef", "python": "3.11.7",
+        "versions": {"jax": "0.10.2", "grain": None}, "started_at": "2026-01-01T00:00:00+00:00", "wall_s": 1.5,
+    }
+    record.update(changes)
+    return record
+
+
+def test_the_schema_is_shipped_and_accepts_runner_records():
+    assert record_schema()["title"] == "datarax-bench result record"
+    assert record_problem(_record()) is None
+    assert record_problem(_record("timeout", metrics={"peak_rss_bytes": 1}, samples=None)) is None
+
+
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda r: r.update(status="crashed"), ["crashed", "status"]),
+        (lambda r: r.pop("git_commit"), ["git_commit"]),
+        (lambda r: r["metrics"].pop("latency_p99_s"), ["latency_p99_s"]),
+        (lambda r: r["metrics"].update(elements_per_s=-1.0), ["metrics.elements_per_s"]),
+        (lambda r: r.update(samples=None), ["samples"]),
+        (lambda r: r.update(status="failed", reason=None), ["reason"]),
+        (lambda r: r.update(extra=1), ["extra"]),
+        (lambda r: r["machine"].pop("ram_bytes"), ["ram_bytes"]),
+    ],
+)
+def test_schema_rejects_broken_records_saying_where(mutate, words):
+    record = copy.deepcopy(_record())
+    mutate(record)
+    problem = record_problem(record)
+    assert problem is not None
+    for word in words:
+        assert word in problem
+
+
+def test_bad_lines_are_named_by_number_and_the_rest_load(tmp_path):
     path = tmp_path / "results.jsonl"
-    append_record(path, {"status": "ok", "n": 1})
+    append_record(path, _record(run_id="a"))
     with open(path, "a") as f:
         f.write('{"status": "ok", "trunc\n')
-    append_record(path, {"status": "failed", "n": 2})
+        f.write(json.dumps({"status": "ok", "n": 2}) + "\n")
+    append_record(path, _record("failed", run_id="b"))
     records, problems = load_records(path)
-    assert [r["n"] for r in records] == [1, 2]
+    assert [r["run_id"] for r in records] == ["a", "b"]
+    assert len(problems) == 2
+    assert ":2: not valid JSON" in problems[0] and ":3: not a valid result record" in problems[1]
+
+
+def test_an_append_after_a_torn_line_starts_a_new_line(tmp_path):
+    path = tmp_path / "results.jsonl"
+    append_record(path, _record(run_id="a"))
+    with open(path, "a") as f:
+        f.write('{"schema_version": 2, "run_')  # a writer killed mid-line
+    append_record(path, _record(run_id="b"))
+    records, problems = load_records(path)
+    assert [r["run_id"] for r in records] == ["a", "b"]
     assert len(problems) == 1 and ":2:" in problems[0]
 
 
@@ -20,3 +86,14 @@ def test_write_json_atomic_replaces_whole_file(tmp_path):
     write_json_atomic(path, {"b": 2})
     assert json.loads(path.read_text()) == {"b": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_find_run_by_id_folder_or_file(tmp_path):
+    run = tmp_path / "20260101T000000Z-abc123"
+    write_json_atomic(run / "run.json", {})
+    assert find_run(run.name, tmp_path) == run
+    assert find_run(str(run), tmp_path / "elsewhere") == run
+    (run / "results.jsonl").write_text("")
+    assert find_run(str(run / "results.jsonl"), tmp_path) == run
+    with pytest.raises(FileNotFoundError, match="20260101T000000Z-abc123"):
+        find_run("nope", tmp_path)

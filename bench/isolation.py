@@ -1,0 +1,141 @@
+"""Runs one cell in a fresh process and watches it: time limit, memory limit, peak memory.
+
+The cell runs in its own session, so a kill reaches every worker it started. While it runs,
+this process samples the RSS of the cell's whole process tree (cheaply, from ``/proc``) and
+kills the tree when it passes the memory limit; ``RLIMIT_AS`` is not used because JAX and
+other runtimes reserve far more address space than they touch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.proctree import ProcessTree
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+POLL_S = 0.02  # RSS every 20 ms; PSS (costlier: smaps_rollup) every PSS_EVERY polls
+PSS_EVERY = 5
+EXIT_GRACE_S = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    timeout_s: float
+    memory_limit_bytes: int | None = None
+
+
+@dataclasses.dataclass
+class Watch:
+    """What the parent saw of the cell's process tree."""
+
+    peak_rss_bytes: int = 0
+    peak_pss_bytes: int | None = None
+    polls: int = 0
+
+    def sample(self, tree: ProcessTree) -> int:
+        rss = tree.rss()
+        self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+        if self.polls % PSS_EVERY == 0:
+            pss = tree.pss()
+            if pss is not None:
+                self.peak_pss_bytes = max(self.peak_pss_bytes or 0, pss)
+        self.polls += 1
+        return rss
+
+
+def child_env(backend: str, extra_path: list[str] = ()) -> dict[str, str]:
+    env = dict(os.environ)
+    path = [str(PROJECT_ROOT), *extra_path, env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
+    if backend == "cpu":
+        env.setdefault("JAX_PLATFORMS", "cpu")
+    return env
+
+
+def run_isolated(spec: dict[str, Any], cell_dir: Path, stem: str, limits: Limits, env: dict[str, str]) -> dict[str, Any]:
+    """Runs ``python -m bench.cell`` on ``spec``; returns its outcome or the failure's.
+
+    The outcome always carries ``peak_rss_bytes`` (largest tree-wide RSS sum seen, or the
+    largest high-water mark of one process, whichever is larger) and ``peak_pss_bytes``.
+    """
+    spec_path, out_path = cell_dir / f"{stem}.json", cell_dir / f"{stem}.out.json"
+    log_path = cell_dir / f"{stem}.log"
+    from bench.store import write_json_atomic
+
+    write_json_atomic(spec_path, {**spec, "parent_pid": os.getpid()})
+    out_path.unlink(missing_ok=True)
+    watch = Watch()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.cell", str(spec_path), str(out_path)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,  # its own process group: a kill reaches its workers too
+        )
+        try:
+            failure = _watch(proc, out_path, watch, limits)
+        finally:
+            _kill_group(proc)  # on every path: stray workers, Ctrl-C, errors here
+    if failure is None and out_path.is_file():
+        outcome = json.loads(out_path.read_text())
+    else:
+        outcome = failure or {"status": "failed", "reason": _death_reason(proc.returncode, log_path)}
+    metrics = outcome.get("metrics") or {}
+    metrics["peak_rss_bytes"] = max(watch.peak_rss_bytes, outcome.pop("peak_rss_of_one_bytes", 0))
+    metrics["peak_pss_bytes"] = watch.peak_pss_bytes
+    outcome["metrics"] = metrics
+    return outcome
+
+
+def _watch(proc: subprocess.Popen, out_path: Path, watch: Watch, limits: Limits) -> dict[str, Any] | None:
+    """Polls until the cell exits (None) or breaks a limit (the failure's outcome).
+
+    A cell that wrote its result but does not exit (a loader's thread blocking interpreter
+    shutdown) is given ``EXIT_GRACE_S``, then killed; its result stands.
+    """
+    tree = ProcessTree(proc.pid)
+    deadline = time.monotonic() + limits.timeout_s
+    exit_by = None
+    while proc.poll() is None:
+        if exit_by is None and out_path.is_file():
+            exit_by = time.monotonic() + EXIT_GRACE_S
+        elif exit_by is not None and time.monotonic() > exit_by:
+            return None
+        rss = watch.sample(tree)
+        if limits.memory_limit_bytes is not None and rss > limits.memory_limit_bytes:
+            return {
+                "status": "failed",
+                "reason": (
+                    f"memory limit of {limits.memory_limit_bytes / 2**20:,.0f} MiB exceeded: the cell's "
+                    f"process tree reached {rss / 2**20:,.0f} MiB RSS and was killed"
+                ),
+            }
+        if time.monotonic() > deadline:
+            return {"status": "timeout", "reason": f"no result within {limits.timeout_s:g} s"}
+        time.sleep(POLL_S)
+    return None
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _death_reason(returncode: int, log_path: Path) -> str:
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        why = f"killed by {name}" + (" (by the kernel's out-of-memory killer?)" if name == "SIGKILL" else "")
+    else:
+        why = f"exited with code {returncode} without a result"
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+    return why + (": " + " | ".join(tail) if tail else "")
