@@ -31,6 +31,7 @@ class Report:
     baseline: RunData | None = None
     comparison: tuple[CellComparison, ...] = ()
     comparison_method: str = ""
+    comparison_unit: str = ""  # what the baseline/run columns hold: elements/s, or × a reference adapter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +41,14 @@ class WrittenReport:
     charts: tuple[Path, ...]
 
 
-def _compare(run: RunData, baseline: RunData) -> tuple[list[CellComparison], str]:
-    from bench.report.comparison import METHOD, compare_runs
+def _compare(run: RunData, baseline: RunData) -> tuple[list[CellComparison], str, str]:
+    from bench.report.comparison import ELEMENTS_PER_S, METHOD, compare_runs, gate_comparison
 
-    return compare_runs(list(run.records), list(baseline.records), run.meta, baseline.meta), METHOD
+    gated = gate_comparison(run, baseline)
+    if gated is not None:
+        return gated
+    rows = compare_runs(list(run.records), list(baseline.records), run.meta, baseline.meta)
+    return rows, METHOD + " (the regression gate's module bench.compare is not installed)", ELEMENTS_PER_S
 
 
 def build_report(run: RunData, baseline: RunData | None = None) -> Report:
@@ -66,14 +71,14 @@ def build_report(run: RunData, baseline: RunData | None = None) -> Report:
     add(core.memory_scatter(records, scores, colors))
     add(profiling.scaling_curves(records, colors))
     add(profiling.roofline(records, run.meta, colors))
-    comparison, method = ([], "")
+    comparison, method, unit = [], "", ""
     if baseline is not None:
-        comparison, method = _compare(run, baseline)
+        comparison, method, unit = _compare(run, baseline)
         add(core.baseline_ratios(comparison))
     return Report(
         run=run, scores=tuple(scores), failures=tuple(not_ok(records)), charts=tuple(drawn),
         absent=tuple(absent), generated_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        baseline=baseline, comparison=tuple(comparison), comparison_method=method,
+        baseline=baseline, comparison=tuple(comparison), comparison_method=method, comparison_unit=unit,
     )
 
 

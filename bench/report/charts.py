@@ -20,6 +20,7 @@ from bench.report.comparison import CellComparison  # noqa: E402
 from bench.report.scoreboard import Score, latest_by_cell  # noqa: E402
 
 DPI = 110
+PANELS_PER_ROW = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,9 +64,13 @@ def throughput_bars(scores: list[Score], colors: dict[str, Any]) -> list[Chart] 
     for scenario in sorted({s.scenario for s in scores}):
         mine = [s for s in scores if s.scenario == scenario]
         variants = list(dict.fromkeys(s.variant for s in mine))
-        rows = max(sum(s.variant == v for s in mine) for v in variants)
-        fig, axes = plt.subplots(1, len(variants), figsize=(4.2 * len(variants) + 1, 0.45 * rows + 1.6), squeeze=False)
-        for ax, variant in zip(axes[0], variants):
+        bars = max(sum(s.variant == v for s in mine) for v in variants)
+        cols = min(len(variants), PANELS_PER_ROW)
+        rows = -(-len(variants) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols + 1, (0.45 * bars + 1.6) * rows), squeeze=False)
+        for ax in axes.flat[len(variants):]:
+            ax.set_visible(False)
+        for ax, variant in zip(axes.flat, variants):
             cells = [s for s in mine if s.variant == variant][::-1]
             y = np.arange(len(cells))
             values = np.array([s.elements_per_s for s in cells])

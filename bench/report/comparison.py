@@ -1,8 +1,10 @@
-"""Per-cell comparison of a run against a baseline: ratio of median throughputs with a CI.
+"""Per-cell comparison of a run against a baseline.
 
-This is a plain ratio of medians (current / baseline, > 1 is faster) with a bootstrap interval;
-it makes no regression verdict. Cells whose scenario spec or machine differ are shown as
-incomparable rather than divided.
+When the regression gate's module (``bench.compare``) is installed, the report shows its
+verdicts with the profile's gate settings: ratio of medians with a bootstrap CI, Mann-Whitney
+p, and regression / improvement / no change / unreliable / incomparable. Without it the report
+falls back to :func:`compare_runs`, a plain ratio of medians with a bootstrap CI and no verdict.
+Either way, > 1 means the run is faster than the baseline.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 from bench.report.scoreboard import latest_by_cell, ratio_ci, repetition_throughputs
 
 METHOD = "ratio of median elements/s (current / baseline) with a 95% bootstrap CI; no significance test"
+ELEMENTS_PER_S = "elements/s"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +30,8 @@ class CellComparison:
     ratio: float | None
     ci: tuple[float, float] | None
     note: str
+    verdict: str = ""
+    p: float | None = None
 
 
 def _fingerprint(record: dict[str, Any], meta: dict[str, Any]) -> str | None:
@@ -69,3 +74,36 @@ def _why_not_comparable(a, b, a_meta, b_meta) -> str | None:
     if fa and fb and fa != fb:
         return f"incomparable: different machine ({fb} → {fa})"
     return None
+
+
+def gate_comparison(current, baseline) -> tuple[list[CellComparison], str, str] | None:
+    """``(rows, method, unit)`` from the regression gate's comparison, or None when it is absent.
+
+    ``current`` and ``baseline`` are :class:`bench.report.loading.RunData`; the gate settings
+    are those of the run's profile (its defaults when the profile cannot be loaded).
+    """
+    try:
+        from bench.compare import ResultSet, compare
+        from bench.profile import GateConfig, ProfileError, load_profile
+    except ImportError:
+        return None
+    try:
+        config = load_profile(current.profile_name).gate if current.profile_name else GateConfig()
+    except ProfileError:
+        config = GateConfig()
+
+    def results(run) -> ResultSet:
+        return ResultSet(run.folder, latest_by_cell(run.records), run.meta)
+
+    relative = config.mode == "relative"
+    method = (
+        f"the regression gate's comparison in {config.mode} mode"
+        + (f" (each cell's repetitions divided by {config.reference}'s in the same run)" if relative else "")
+        + f": ratio of medians run / baseline with a 95% bootstrap CI and a two-sided Mann-Whitney U p; "
+        f"a regression needs p < {config.p_threshold:g} and more than {config.min_effect:.0%} slower"
+    )
+    rows = [
+        CellComparison(*c.key, c.a, c.b, c.ratio, c.ci, c.reason, c.verdict, c.p)
+        for c in sorted(compare(results(baseline), results(current), config), key=lambda c: c.key)
+    ]
+    return rows, method, f"× {config.reference}" if relative else ELEMENTS_PER_S

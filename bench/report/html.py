@@ -80,7 +80,7 @@ def _comparison(report: Report) -> str:
     return (
         f"<h2>Against baseline {escape(report.baseline.name)}</h2>"
         f'<p class="note">Method: {escape(report.comparison_method)}.</p>'
-        + _table(tables.comparison_table(list(report.comparison)))
+        + _table(tables.comparison_table(list(report.comparison), report.comparison_unit))
     )
 
 

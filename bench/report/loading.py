@@ -58,7 +58,8 @@ def resolve_results(run: str | Path, runs_dir: Path = DEFAULT_RUNS_DIR) -> Path:
 def load_run(run: str | Path, runs_dir: Path = DEFAULT_RUNS_DIR) -> RunData:
     results = resolve_results(run, runs_dir)
     records, problems = load_records(results)
-    meta_path = results.parent / "run.json"
-    meta = json.loads(meta_path.read_text()) if results.name == "results.jsonl" and meta_path.is_file() else {}
+    # A run folder keeps its metadata in run.json; a baseline file in <name>.meta.json beside it.
+    meta_path = results.parent / "run.json" if results.name == "results.jsonl" else results.with_suffix(".meta.json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     name = meta.get("run_id") or (results.parent.name if results.name == "results.jsonl" else results.stem)
     return RunData(name, results.parent, tuple(records), meta, tuple(problems))

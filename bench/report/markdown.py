@@ -45,7 +45,7 @@ def render_markdown(report: Report, charts_dir: str = "charts") -> str:
         out += ["", "Not drawn:", ""] + [f"- **{a.title}**: {a.reason}" for a in report.absent]
     if report.baseline is not None:
         out += ["", f"## Against baseline {report.baseline.name}", "", f"Method: {report.comparison_method}.", "",
-                _table(tables.comparison_table(list(report.comparison)))]
+                _table(tables.comparison_table(list(report.comparison), report.comparison_unit))]
     out += ["", "## Failures and unsupported cells", ""]
     out.append(_table(tables.failures_table(list(report.failures))) if report.failures
                else "Every cell of this run finished with status ok.")

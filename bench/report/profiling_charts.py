@@ -58,8 +58,11 @@ def scaling_curves(records: list[dict[str, Any]], colors: dict[str, Any]) -> lis
             cis = [median_ci(reps) or (m, m) for (_, reps), m in zip(points, y)]
             err = np.array([[m - lo, hi - m] for m, (lo, hi) in zip(y, cis)]).T
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colors[adapter], label=adapter)
-        if max(x) / max(min(x), 1e-12) >= 8:
-            ax.set_xscale("log", base=2)
+        values = sorted({v for points in lines.values() for v, _ in points})
+        if values[-1] / max(values[0], 1e-12) >= 8:
+            ax.set_xscale("log")
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.minorticks_off()
         ax.set_xlabel(_AXIS_LABELS.get(axis, axis))
         ax.set_ylabel("elements/s (median, 95% CI)")
         ax.grid(alpha=0.3)

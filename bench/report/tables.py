@@ -60,14 +60,19 @@ def failures_table(failures: list[dict[str, Any]]) -> Table:
     return Table(("scenario", "variant", "adapter", "status", "reason"), rows)
 
 
-def comparison_table(rows: list[CellComparison]) -> Table:
-    out = tuple(
-        (c.scenario, c.variant, c.adapter, _num(c.baseline), _num(c.current),
-         "—" if c.ratio is None else f"{c.ratio:.3f}×", _ci(c.ci, 3), c.note or "")
-        for c in rows
-    )
-    header = ("scenario", "variant", "adapter", "baseline elements/s", "run elements/s", "ratio", "95% CI", "note")
-    return Table(header, out, frozenset({3, 4, 5, 6}))
+def comparison_table(rows: list[CellComparison], unit: str = "elements/s") -> Table:
+    digits = 0 if unit == "elements/s" else 3
+    gated = any(c.verdict for c in rows)
+    out = []
+    for c in rows:
+        row = (c.scenario, c.variant, c.adapter, _num(c.baseline, digits), _num(c.current, digits),
+               "—" if c.ratio is None else f"{c.ratio:.3f}×", _ci(c.ci, 3))
+        if gated:
+            row += ("—" if c.p is None else f"{c.p:.2g}", c.verdict)
+        out.append(row + (c.note or "",))
+    header = ("scenario", "variant", "adapter", f"baseline ({unit})", f"run ({unit})", "run / baseline", "95% CI")
+    header += ("p", "verdict", "note") if gated else ("note",)
+    return Table(header, tuple(out), frozenset({3, 4, 5, 6, 7} if gated else {3, 4, 5, 6}))
 
 
 def machine_table(meta: dict[str, Any]) -> Table:
