@@ -121,10 +121,10 @@ def resume_run(run_dir: Path, *, cache_root: Path | None = None, progress: Progr
 
     The run's stored profile is used, so the resumed cells are measured like the first ones.
     """
-    info = json.loads((run_dir / RUN_INFO).read_text())
-    profile = profile_from_dict(info["profile"], source=str(run_dir / RUN_INFO))
-    cells = [Cell(**c) for c in info["cells"]]
     with _locked(run_dir):
+        info = json.loads((run_dir / RUN_INFO).read_text())
+        profile = profile_from_dict(info["profile"], source=str(run_dir / RUN_INFO))
+        cells = [Cell(**c) for c in info["cells"]]
         finished = set()
         if (run_dir / RESULTS).is_file():
             finished = {r["cell_id"] for r in load_records(run_dir / RESULTS)[0]}

@@ -143,7 +143,7 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     try:
         with _sigterm_as_interrupt(), progress:
             run_dir = start(progress)
-    except RunInUse as e:
+    except (RunInUse, ProfileError) as e:  # a stored run whose profile no longer validates
         return bad(str(e))
     except KeyboardInterrupt:
         console.print(

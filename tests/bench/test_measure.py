@@ -1,0 +1,103 @@
+"""The measurement loop in-process: what is timed, how often iterators open, what stops a cell."""
+
+import time
+
+import numpy as np
+import pytest
+
+from bench.measure import NonConformant, materialize, measure, summarize
+
+
+class SlowDeviceArray:
+    """Looks like a jax.Array whose computation finishes only when waited on."""
+
+    def __init__(self, array, wait_s):
+        self._array, self.wait_s = array, wait_s
+        self.shape, self.dtype, self.ndim, self.nbytes = array.shape, array.dtype, array.ndim, array.nbytes
+
+    def block_until_ready(self):
+        time.sleep(self.wait_s)
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        return self._array
+
+
+class Loader:
+    def __init__(self, make_batch):
+        self.make_batch, self.opened = make_batch, 0
+
+    def open(self):
+        self.opened += 1
+
+        def stream():
+            i = 0
+            while True:
+                yield self.make_batch(i)
+                i += 1
+
+        return stream()
+
+
+def _measure(loader, check=lambda batch: None, **kw):
+    settings = dict(warmup_batches=2, batches=5, repetitions=3, cpu_clock=time.process_time)
+    return measure(loader.open, check=check, **{**settings, **kw})
+
+
+def test_materialization_is_inside_the_timed_region_and_every_repetition_opens_afresh():
+    loader = Loader(lambda i: {"x": SlowDeviceArray(np.zeros((8, 4), np.float32), 0.01)})
+    raw = _measure(loader)
+    assert loader.opened == 1 + 3  # warm-up iterator, then one per repetition
+    assert [len(rep) for rep in raw["latencies_s"]] == [5, 5, 5]
+    assert min(min(rep) for rep in raw["latencies_s"]) >= 0.01
+    assert raw["bytes_per_batch"] == 8 * 4 * 4 and raw["ttfb_cold_s"] >= 0.01
+
+
+def test_a_failed_check_stops_before_timing():
+    loader = Loader(lambda i: {"x": np.zeros((8, 4))})
+    with pytest.raises(NonConformant, match="bad values"):
+        _measure(loader, check=lambda batch: "bad values")
+    assert loader.opened == 1
+
+
+@pytest.mark.parametrize(
+    "make_batch, words",
+    [
+        (lambda i: {"x": np.zeros((8 if i < 3 else 7, 4))}, ["timed batch", "(7, 4)"]),
+        (lambda i: {"x": np.zeros((8, 4), np.float32 if i < 3 else np.float64)}, ["float64"]),
+        (lambda i: [np.zeros(8)], ["list", "dict of arrays"]),
+        (lambda i: {"x": np.zeros(8), "y": np.zeros(7)}, ["disagree"]),
+    ],
+)
+def test_a_batch_breaking_the_contract_is_non_conformant(make_batch, words):
+    with pytest.raises(NonConformant) as info:
+        _measure(Loader(make_batch), warmup_batches=1)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_an_iterator_that_ends_is_named():
+    def finite():
+        yield {"x": np.zeros((8, 4))}
+
+    with pytest.raises(NonConformant, match="iterator ended"):
+        measure(finite, check=lambda b: None, warmup_batches=3, batches=2, repetitions=1, cpu_clock=lambda: 0.0)
+
+
+def test_materialize_counts_elements_and_bytes():
+    assert materialize({"a": np.zeros((4, 3), np.float32), "b": np.zeros(4, np.int64)}) == (4, 4 * 3 * 4 + 4 * 8)
+
+
+def test_summarize_is_steady_state_median_over_repetitions():
+    raw = {
+        "ttfb_cold_s": 2.0,
+        "latencies_s": [[1.0, 0.5, 0.5], [2.0, 0.25, 0.25], [3.0, 0.5, 0.5]],
+        "bytes_per_batch": 1000,
+        "cpu_seconds": 9.0,
+    }
+    m = summarize(raw, batch_size=10)
+    assert m["elements_per_s_by_repetition"] == [20.0, 40.0, 20.0]
+    assert m["elements_per_s"] == 20.0 and m["batches_per_s"] == 2.0 and m["bytes_per_s"] == 2000.0
+    assert m["ttfb_s"] == 2.0 and m["ttfb_warm_s"] == 2.0 and m["ttfb_warm_s_by_repetition"] == [1.0, 2.0, 3.0]
+    assert m["latency_p50_s"] == 0.5 and m["latency_samples"] == 6
+    assert m["cpu_s_per_element"] == pytest.approx(9.0 / 90)
