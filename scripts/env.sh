@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
 fi
 if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp" ]; then
-    echo "[datarax] installing datarax[$extras] into $venv (first run takes about two minutes)" >&2
+    echo "[datarax] installing datarax[$extras] into $venv (the first install takes a few minutes)" >&2
     log="$venv/install.log"
     if ! { "$venv/bin/python" -m pip install --upgrade pip &&
            "$venv/bin/python" -m pip install -c "$root/requirements/cpu-constraints.txt" \
