@@ -1,4 +1,4 @@
-"""datarax itself: the scenario's transforms as operators fused into one compiled step."""
+"""datarax itself: the scenario's transforms as library operators fused into one compiled step."""
 
 from __future__ import annotations
 
@@ -12,46 +12,45 @@ def _operator_factories() -> dict[str, Callable]:
     """Transform name → ``(transform, seed) -> OperatorModule``; imports the engine lazily."""
     from flax import nnx
 
-    from datarax.operators import ElementOperator, ElementOperatorConfig
-    from datarax.operators import image as ops
+    from datarax.operators import image, sequence, tabular
 
-    def element_op(t: Transform, seed: int, fn, stochastic: bool):
-        field = t.field
-
-        def apply(element, key):
-            value = element.data[field]
-            return element.update_data({field: fn(value, key) if stochastic else fn(value)})
-
-        config = ElementOperatorConfig(stochastic=stochastic, stream_name=t.name if stochastic else None)
-        return ElementOperator(config, fn=apply, rngs=nnx.Rngs(seed) if stochastic else None)
-
-    def random_resized_crop(t, seed):
-        kw = t.kwargs
-        fn = lambda img, key: ops.random_resized_crop(img, key, tuple(kw["size"]), kw["scale"], kw["ratio"])
-        return element_op(t, seed, fn, stochastic=True)
-
-    def random_horizontal_flip(t, seed):
-        return element_op(t, seed, lambda img, key: ops.random_horizontal_flip(img, key, t.kwargs["p"]), True)
-
-    def normalize(t, seed):
-        kw = t.kwargs
-        return element_op(t, seed, lambda img: ops.normalize(img, kw["mean"], kw["std"], kw["scale"]), False)
+    def rngs(seed):
+        return nnx.Rngs(seed)
 
     return {
-        "random_resized_crop": random_resized_crop,
-        "random_horizontal_flip": random_horizontal_flip,
-        "normalize": normalize,
+        "random_resized_crop": lambda t, seed: image.RandomResizedCrop(
+            image.RandomResizedCropConfig(
+                field=t.field, size=tuple(t.kwargs["size"]), scale=tuple(t.kwargs["scale"]),
+                ratio=tuple(t.kwargs["ratio"]),
+            ),
+            rngs=rngs(seed),
+        ),
+        "random_horizontal_flip": lambda t, seed: image.RandomFlip(
+            image.RandomFlipConfig(field=t.field, p=t.kwargs["p"], axis=1), rngs=rngs(seed)
+        ),
+        "normalize": lambda t, seed: image.Normalize(
+            image.NormalizeConfig(
+                field=t.field, mean=tuple(t.kwargs["mean"]), std=tuple(t.kwargs["std"]),
+                scale=t.kwargs["scale"],
+            )
+        ),
+        "shift_tokens": lambda t, seed: sequence.ShiftTokens(sequence.ShiftTokensConfig(field=t.field)),
+        "standardize": lambda t, seed: tabular.Standardize(
+            tabular.StandardizeConfig(field=t.field, mean=tuple(t.kwargs["mean"]), std=tuple(t.kwargs["std"]))
+        ),
     }
 
 
-SUPPORTED_TRANSFORMS = frozenset({"random_resized_crop", "random_horizontal_flip", "normalize"})
+SUPPORTED_TRANSFORMS = frozenset(
+    {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize"}
+)
 
 
 class DataraxAdapter(Adapter):
     name = "datarax"
 
     def __init__(self):
-        self._pipelines: dict[tuple, object] = {}
+        self._pipelines: dict[tuple, tuple[object, dict]] = {}
 
     def version(self) -> str:
         import datarax
@@ -64,20 +63,21 @@ class DataraxAdapter(Adapter):
 
     def _build(self, job: Job):
         from datarax import Pipeline
-        from datarax.sources import MemorySource
+        from datarax.sources import NpySource, NpySourceConfig
 
         factories = _operator_factories()
         variant = job.variant
         stages = [factories[t.name](t, job.seed) for t in job.scenario.transforms(variant)]
-        source = MemorySource(data=job.arrays())
+        source = NpySource(NpySourceConfig(path=dict(job.data)))  # memory-mapped, like the others
         return Pipeline(source, stages, batch_size=variant.batch_size, shuffle=job.shuffle, seed=job.seed)
 
     def open(self, job: Job) -> Iterator[dict]:
         key = (job.scenario_id, job.variant_name, job.seed, job.shuffle)
         if key not in self._pipelines:
-            self._pipelines[key] = self._build(job)
-        pipeline = self._pipelines[key]
-        pipeline.set_state({"epoch": 0, "batch_index": 0})
+            pipeline = self._build(job)
+            self._pipelines[key] = (pipeline, pipeline.get_state())
+        pipeline, start = self._pipelines[key]
+        pipeline.set_state(start)  # every open() starts a fresh epoch 0; the compiled step is reused
         return iter(pipeline)
 
     def close(self) -> None:

@@ -1,123 +1,193 @@
 """``Pipeline``: source → sampler → batch gather → one compiled step over all stages.
 
 ``from_source(src, batch_size=…) >> OperatorNode(op) >> …`` and
-``Pipeline(source=…, stages=[…], batch_size=…)`` build the same object.
+``Pipeline(source=…, stages=[…], batch_size=…)`` build the same object, run by the same
+executor (``datarax.dag.executor``).
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Iterator, Sequence
+import dataclasses
+from typing import Any, Iterator, Sequence
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from datarax.core.module import DataraxModule, OperatorModule
-from datarax.dag.nodes import Node, OperatorNode
-from datarax.samplers.epoch import EpochSampler, SamplerConfig
+from datarax.core.config import check_int
+from datarax.core.module import DataraxModule, HostBox, HostStage, OperatorModule, RecordKey
+from datarax.dag.executor import BatchIterator, compile_step, host_batches
+from datarax.dag.nodes import ModuleNode, Node, OperatorNode
+from datarax.samplers.sampler import IndexSampler, SamplerConfig
 from datarax.sources.base import DataSourceModule
 from datarax.typing import Batch
 
+# Sampler settings a saved state must agree with (num_epochs may change between runs).
+_FINGERPRINT = ("num_records", "batch_size", "shuffle", "seed", "shard_index", "shard_count", "drop_remainder")
 
-def _as_node(stage) -> Node:
+
+def _as_node(stage: Any) -> Node:
     if isinstance(stage, Node):
         return stage
     if isinstance(stage, OperatorModule):
         return OperatorNode(stage)
+    if isinstance(stage, nnx.Module) and callable(stage):
+        return ModuleNode(stage)
     raise TypeError(
-        f"a pipeline stage must be a Node or an OperatorModule, got {type(stage).__name__}"
+        "a pipeline stage must be a Node, an OperatorModule, a HostStage or a callable "
+        f"nnx.Module, got {type(stage).__name__}"
     )
 
 
-class Pipeline(DataraxModule):
-    """An iterable of batches (dicts of ``jax.Array``) with checkpointable position.
+def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node]]:
+    host, device = [], []
+    for stage in stages:
+        if isinstance(stage, HostStage):
+            if device:
+                raise ValueError(
+                    f"host stage {type(stage).__name__} must come before every operator: "
+                    "it runs on the host, before the compiled step"
+                )
+            host.append(stage)
+        else:
+            device.append(_as_node(stage))
+    return host, device
 
-    Iterating continues from the pipeline's current position; ``get_state``/``set_state``
-    save and restore it.
+
+class Pipeline(DataraxModule):
+    """An iterable of batches (dicts of ``jax.Array``) with a checkpointable position.
+
+    Each ``iter(pipeline)`` continues from the current position, with the host side running
+    ``prefetch`` batches ahead in a background thread (0: in the caller's thread).
+    ``get_state``/``set_state`` save and restore the position; see :class:`SamplerConfig`
+    for ``shuffle``, ``seed``, sharding, ``drop_remainder`` and ``num_epochs``.
     """
 
     def __init__(
         self,
         source: DataSourceModule,
-        stages: Sequence[Node | OperatorModule] = (),
+        stages: Sequence[Any] = (),
         *,
         batch_size: int,
         shuffle: bool = False,
         seed: int = 0,
+        shard_index: int = 0,
+        shard_count: int = 1,
         drop_remainder: bool = True,
         num_epochs: int | None = None,
+        prefetch: int = 2,
     ):
         super().__init__(config=None)
         if not isinstance(source, DataSourceModule):
             raise TypeError(f"source must be a DataSourceModule, got {type(source).__name__}")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if batch_size > len(source) and drop_remainder:
-            raise ValueError(
-                f"batch_size={batch_size} exceeds the source's {len(source)} records "
-                "with drop_remainder=True, so an epoch would have no batch"
-            )
-        if num_epochs is not None and (not isinstance(num_epochs, int) or num_epochs <= 0):
-            raise ValueError(f"num_epochs must be a positive int or None, got {num_epochs!r}")
-        self.source = source
-        self.stages = nnx.List([_as_node(s) for s in stages])
-        self.batch_size = batch_size
-        self.num_epochs = num_epochs
-        self.sampler = EpochSampler(
-            SamplerConfig(
-                num_records=len(source),
-                shuffle=shuffle,
-                seed=seed,
-                drop_remainder=drop_remainder,
-            )
+        check_int("prefetch", prefetch, minimum=0)
+        self._options = dict(
+            batch_size=batch_size, shuffle=shuffle, seed=seed, shard_index=shard_index,
+            shard_count=shard_count, drop_remainder=drop_remainder, num_epochs=num_epochs,
+            prefetch=prefetch,
         )
+        sampler_options = {k: v for k, v in self._options.items() if k != "prefetch"}
+        self.sampler = IndexSampler(SamplerConfig(num_records=len(source), **sampler_options))
+        self.source = source
+        self._recipe = HostBox(stages=list(stages))  # what `>>` extends
+        host, device = _split_stages(stages)
+        self.host_stages = nnx.List(host)
+        self.stages = nnx.List(device)
         self.epoch = nnx.Variable(0)
         self.batch_index = nnx.Variable(0)
-        self._options = dict(
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            drop_remainder=drop_remainder,
-            num_epochs=num_epochs,
-        )
+        self._compiled = HostBox(step=None)
 
-    def __rshift__(self, stage: Node | OperatorModule) -> "Pipeline":
-        return Pipeline(self.source, [*self.stages, stage], **self._options)
+    def __rshift__(self, stage: Any) -> "Pipeline":
+        return Pipeline(self.source, [*self._recipe.stages, stage], **self._options)
+
+    @property
+    def batch_size(self) -> int:
+        return self.sampler.config.batch_size
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.sampler.batches_per_epoch
 
     # -- state ------------------------------------------------------------------------------
-    def get_state(self) -> dict[str, int]:
-        return {"epoch": self.epoch.get_value(), "batch_index": self.batch_index.get_value()}
+    def get_state(self) -> dict[str, Any]:
+        """Position (batches consumed), the sampler settings and the operators' variables.
 
-    def set_state(self, state: dict[str, int]) -> None:
-        self.epoch.set_value(int(state["epoch"]))
-        self.batch_index.set_value(int(state["batch_index"]))
+        A few hundred bytes plus the operators' own arrays; never any data.
+        """
+        config = self.sampler.config
+        return {
+            "epoch": self.epoch.get_value(),
+            "batch_index": self.batch_index.get_value(),
+            "sampler": {name: getattr(config, name) for name in _FINGERPRINT},
+            "operators": {
+                "/".join(map(str, path)): np.asarray(var.get_value())
+                for path, var in nnx.to_flat_state(nnx.state(self.stages))
+            },
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Resumes at ``state``'s position; raises naming what differs if it is foreign."""
+        if not isinstance(state, dict) or not {"epoch", "batch_index", "sampler", "operators"} <= set(state):
+            raise ValueError(
+                "set_state needs a dict from Pipeline.get_state() with keys "
+                f"epoch, batch_index, sampler, operators; got {state!r:.200}"
+            )
+        mine = self.get_state()
+        diffs = [
+            f"{k}: saved {state['sampler'].get(k)!r} != this pipeline's {v!r}"
+            for k, v in mine["sampler"].items()
+            if state["sampler"].get(k) != v
+        ]
+        saved_ops, my_ops = state["operators"], mine["operators"]
+        if set(saved_ops) != set(my_ops):
+            diffs.append(f"operator variables: saved {sorted(saved_ops)} != this pipeline's {sorted(my_ops)}")
+        else:
+            diffs += [
+                f"operator variable {k}: saved shape {np.shape(saved_ops[k])} != {np.shape(v)}"
+                for k, v in my_ops.items()
+                if np.shape(saved_ops[k]) != np.shape(v)
+            ]
+        epoch, index = state["epoch"], state["batch_index"]
+        if not (isinstance(epoch, int) and epoch >= 0 and isinstance(index, int)
+                and 0 <= index < self.batches_per_epoch):
+            diffs.append(f"position: epoch={epoch!r}, batch_index={index!r} is outside "
+                         f"[0, {self.batches_per_epoch}) batches per epoch")
+        if diffs:
+            raise ValueError("the state comes from a different pipeline: " + "; ".join(diffs))
+        for path, var in nnx.to_flat_state(nnx.state(self.stages)):
+            var.set_value(np.asarray(saved_ops["/".join(map(str, path))], dtype=np.asarray(var.get_value()).dtype))
+        self._set_position(epoch, index)
+
+    def _set_position(self, epoch: int, batch_index: int) -> None:
+        self.epoch.set_value(int(epoch))
+        self.batch_index.set_value(int(batch_index))
+
+    def _consumed(self, epoch: int, batch_index: int) -> None:
+        batch_index += 1
+        if batch_index == self.batches_per_epoch:
+            epoch, batch_index = epoch + 1, 0
+        self._set_position(epoch, batch_index)
 
     # -- iteration --------------------------------------------------------------------------
+    def _step(self):
+        if self._compiled.step is None:
+            graphdef, _ = nnx.split(self.stages)
+            self._compiled.step = compile_step(graphdef, [node.name for node in self.stages])
+        return self._compiled.step
+
     def __iter__(self) -> Iterator[Batch]:
-        graphdef, state = nnx.split(self.stages)
-        per_epoch = self.sampler.batches_per_epoch(self.batch_size)
-        while self.num_epochs is None or self.epoch.get_value() < self.num_epochs:
-            epoch, index = self.epoch.get_value(), self.batch_index.get_value()
-            if index >= per_epoch:
-                self.set_state({"epoch": epoch + 1, "batch_index": 0})
-                continue
-            ids = self.sampler.batch_ids(epoch, index, self.batch_size)
-            host = self.source.gather(ids)
-            self.batch_index.set_value(index + 1)
-            yield _run_stages(graphdef, state, host, ids.astype(np.int32), np.int32(epoch))
+        items = host_batches(
+            self.sampler, self.source, list(self.host_stages),
+            (self.epoch.get_value(), self.batch_index.get_value()), self._options["num_epochs"],
+        )
+        stages = self.stages
+        frozen = nnx.state(stages)
+        # Only record keys: the state cannot change while iterating, so read it once. Otherwise
+        # (parameters, user variables) read it per batch, so training between batches shows.
+        live = len(nnx.to_flat_state(nnx.state(stages, nnx.Not(RecordKey)))) > 0
+        stage_state = (lambda: nnx.state(stages)) if live else (lambda: frozen)
+        return BatchIterator(items, self._step(), stage_state, self._consumed, self._options["prefetch"])
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _run_stages(graphdef, state, batch: Batch, record_ids, epoch) -> Batch:
-    """All stages traced into one XLA computation; cached per (graph, batch shapes)."""
-    stages = nnx.merge(graphdef, state)
-    for stage in stages:
-        batch = stage.apply_batch(batch, record_ids, epoch)
-    return batch
-
-
-def from_source(source: DataSourceModule, batch_size: int = 32, **options) -> Pipeline:
+def from_source(source: DataSourceModule, batch_size: int = 32, **options: Any) -> Pipeline:
     """Starts a pipeline graph at ``source``; extend it with ``>> OperatorNode(op)``."""
     return Pipeline(source, [], batch_size=batch_size, **options)

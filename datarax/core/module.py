@@ -1,5 +1,5 @@
-"""Module tiers: ``DataraxModule`` → ``OperatorModule`` (transforms values) and
-``StructuralModule`` (organises data: sources, samplers, batchers, sharders).
+"""Module tiers: ``DataraxModule`` → ``OperatorModule`` (transforms values, inside the compiled
+step) and ``StructuralModule`` (organises data: sources, samplers, host-side batch stages).
 
 Configs are frozen dataclasses validated at construction, so a bad value fails where it is
 written, not deep inside a compiled step.
@@ -13,23 +13,33 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
+from datarax.core.config import check_bool
 from datarax.typing import Batch
 
 
 class HostBox:
-    """Holds host-side values (datasets, caches) outside NNX state, so they are never traced,
-    split into a checkpoint, or mistaken for parameters."""
+    """Holds host-side values (datasets, caches, file readers) outside NNX state, so they are
+    never traced, split into a checkpoint, or mistaken for parameters."""
 
     def __init__(self, **values: Any):
         self.__dict__.update(values)
+
+
+class RecordKey(nnx.Variable):
+    """The raw ``uint32`` key data a stochastic operator derives per-record keys from."""
 
 
 class DataraxModule(nnx.Module):
     """Base of every datarax component: an ``nnx.Module`` with a frozen config."""
 
     def __init__(self, config: Any):
+        if config is not None and not (
+            dataclasses.is_dataclass(config) and type(config).__dataclass_params__.frozen
+        ):
+            raise TypeError(f"config must be a frozen dataclass, got {type(config).__name__}")
         self.config = config
 
 
@@ -49,8 +59,7 @@ class OperatorConfig:
     stream_name: str | None = None
 
     def __post_init__(self):
-        if not isinstance(self.stochastic, bool):
-            raise TypeError(f"stochastic must be a bool, got {self.stochastic!r}")
+        check_bool("stochastic", self.stochastic)
         if self.stochastic and not self.stream_name:
             raise ValueError(
                 "a stochastic operator needs a stream_name (e.g. stream_name='augment'), "
@@ -62,7 +71,7 @@ class OperatorConfig:
 
 @dataclasses.dataclass(frozen=True)
 class StructuralConfig:
-    """Config of structural modules; values here are static for compilation."""
+    """Config of structural modules; its values are static for compilation."""
 
     stochastic: bool = False
 
@@ -74,20 +83,26 @@ def _stream_salt(stream_name: str) -> int:
 class OperatorModule(DataraxModule):
     """A transformation of batch values, traced into the pipeline's compiled step.
 
-    Subclasses implement :meth:`apply_batch` on a whole batch. Stochastic operators call
-    :meth:`record_keys` to get one PRNG key per record.
+    Subclasses implement :meth:`apply_batch` on a whole batch (every leaf has the batch as its
+    leading axis). Stochastic operators call :meth:`record_keys` for one PRNG key per record.
+    Operators may hold ``nnx.Param``s; the pipeline reads them at every batch, so they can be
+    trained with ``nnx.grad`` between batches.
     """
 
     def __init__(self, config: OperatorConfig, *, rngs: nnx.Rngs | None = None):
+        if not isinstance(config, OperatorConfig):
+            raise TypeError(f"config must be an OperatorConfig, got {type(config).__name__}")
         super().__init__(config)
         if config.stochastic:
             if rngs is None:
-                raise ValueError("a stochastic operator needs rngs=nnx.Rngs(seed)")
+                raise ValueError(
+                    f"{type(self).__name__} is stochastic and needs rngs=nnx.Rngs(seed)"
+                )
             stream = config.stream_name
             key = rngs[stream]() if stream in rngs else rngs()
             key = jax.random.fold_in(key, _stream_salt(stream))
             # Raw uint32 key data keeps the state a plain array pytree (checkpointable).
-            self.base_key = nnx.Variable(jax.random.key_data(key))
+            self.base_key = RecordKey(np.asarray(jax.random.key_data(key)))
 
     @property
     def stochastic(self) -> bool:
@@ -105,7 +120,19 @@ class OperatorModule(DataraxModule):
 
 
 class StructuralModule(DataraxModule):
-    """Organises data without learnable parameters (sources, samplers, batchers, sharders)."""
+    """Organises data without learnable parameters (sources, samplers, host batch stages)."""
 
     def __init__(self, config: StructuralConfig | None = None, *, rngs: nnx.Rngs | None = None):
         super().__init__(config if config is not None else StructuralConfig())
+
+
+class HostStage(StructuralModule):
+    """A batch-level stage run on the host (NumPy), before the compiled step.
+
+    For work whose output *shape* depends on the data (e.g. padding to the smallest bucket
+    that fits the batch): the compiled step is then specialised once per resulting shape.
+    Host stages run in the pipeline's background thread and must come before all operators.
+    """
+
+    def apply_host(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError

@@ -1,6 +1,27 @@
-"""Operators: transformations of batch values, compiled into the pipeline's step."""
+"""Operators: transformations of batch values, compiled into the pipeline's step.
+
+``ElementOperator`` and ``MapOperator`` wrap user functions; ``datarax.operators.image``,
+``.sequence`` and ``.tabular`` hold the built-in library.
+"""
 
 from datarax.core.module import OperatorConfig, OperatorModule
-from datarax.operators.element import ElementOperator, ElementOperatorConfig
+from datarax.operators.element import (
+    ElementOperator,
+    ElementOperatorConfig,
+    FieldConfig,
+    FieldOperator,
+    RecordOperator,
+)
+from datarax.operators.map import MapOperator, MapOperatorConfig
 
-__all__ = ["ElementOperator", "ElementOperatorConfig", "OperatorConfig", "OperatorModule"]
+__all__ = [
+    "ElementOperator",
+    "ElementOperatorConfig",
+    "FieldConfig",
+    "FieldOperator",
+    "MapOperator",
+    "MapOperatorConfig",
+    "OperatorConfig",
+    "OperatorModule",
+    "RecordOperator",
+]

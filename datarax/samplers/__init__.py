@@ -1,5 +1,6 @@
-"""Record orders: sequential or a shuffled permutation per epoch."""
+"""Record orders: sequential or a Feistel-shuffled permutation per epoch, sharded by process."""
 
-from datarax.samplers.epoch import EpochSampler, SamplerConfig
+from datarax.samplers.feistel import FeistelPermutation
+from datarax.samplers.sampler import IndexSampler, SamplerConfig
 
-__all__ = ["EpochSampler", "SamplerConfig"]
+__all__ = ["FeistelPermutation", "IndexSampler", "SamplerConfig"]

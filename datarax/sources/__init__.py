@@ -1,6 +1,30 @@
-"""Random-access data sources: each reads a whole batch of record ids in one gather."""
+"""Random-access data sources: each reads a whole batch of record ids in one gather.
 
-from datarax.sources.base import DataSourceModule
+TFDS, HuggingFace and ArrayRecord libraries are imported only when those sources are built.
+"""
+
+from datarax.sources.array_record import ArrayRecordSource, ArrayRecordSourceConfig, write_array_record
+from datarax.sources.base import ColumnSource, DataSourceModule
+from datarax.sources.hf import HFSource, HFSourceConfig
 from datarax.sources.memory import MemorySource, MemorySourceConfig
+from datarax.sources.mixed import MixedSource, MixedSourceConfig
+from datarax.sources.npy import NpySource, NpySourceConfig
+from datarax.sources.tfds import TFDSSource, TFDSSourceConfig
 
-__all__ = ["DataSourceModule", "MemorySource", "MemorySourceConfig"]
+__all__ = [
+    "ArrayRecordSource",
+    "ArrayRecordSourceConfig",
+    "ColumnSource",
+    "DataSourceModule",
+    "HFSource",
+    "HFSourceConfig",
+    "MemorySource",
+    "MemorySourceConfig",
+    "MixedSource",
+    "MixedSourceConfig",
+    "NpySource",
+    "NpySourceConfig",
+    "TFDSSource",
+    "TFDSSourceConfig",
+    "write_array_record",
+]

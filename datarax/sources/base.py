@@ -1,21 +1,70 @@
-"""The source contract: length, field specs, and a vectorized gather of record ids."""
+"""The source contract: a length and a vectorized gather of record ids.
+
+``gather(ids)`` is called once per batch with the batch's record ids (in the pipeline's
+background thread) and returns ``{field: array[len(ids), ...]}`` on the host; a source never
+loops over records in Python.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import numpy as np
 
-from datarax.core.module import StructuralModule
+from datarax.core.module import HostBox, StructuralModule
 
 
 class DataSourceModule(StructuralModule):
-    """A random-access source of records with named fields.
-
-    ``gather(ids)`` returns ``{field: array[len(ids), ...]}`` on the host; it is called once
-    per batch with the batch's record ids, never once per record.
-    """
+    """A random-access source of records with named fields of fixed per-record shape."""
 
     def __len__(self) -> int:
         raise NotImplementedError
 
-    def gather(self, record_ids: np.ndarray) -> dict[str, np.ndarray]:
+    def gather(self, record_ids: np.ndarray, *, epoch: int = 0) -> dict[str, np.ndarray]:
+        """The records ``record_ids`` (int64, any order) as one array per field.
+
+        ``epoch`` lets a source vary what an id stands for per epoch (``MixedSource`` walks
+        its sub-sources onward); most sources ignore it.
+        """
         raise NotImplementedError
+
+
+def check_columns(columns: Mapping[str, Any], owner: str) -> dict[str, np.ndarray]:
+    """Columns as arrays that share a leading length; names the offending fields otherwise."""
+    if not columns:
+        raise ValueError(f"{owner} needs at least one field, got an empty mapping")
+    arrays = {}
+    for name, value in columns.items():
+        if not isinstance(name, str):
+            raise TypeError(f"{owner}: field names must be strings, got {name!r}")
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+        if array.dtype == object:
+            raise TypeError(
+                f"{owner}: field {name!r} is not a numeric array (ragged or object values); "
+                "store fixed-shape numbers, e.g. tokens padded to a length plus a length field"
+            )
+        arrays[name] = array
+    lengths = {name: (a.shape[0] if a.ndim else None) for name, a in arrays.items()}
+    if None in lengths.values() or len(set(lengths.values())) != 1:
+        raise ValueError(f"{owner}: all fields need the same leading length; got {lengths}")
+    return arrays
+
+
+class ColumnSource(DataSourceModule):
+    """Records are rows of equally long host arrays (in memory or memory-mapped)."""
+
+    def __init__(self, config, columns: Mapping[str, Any]):
+        super().__init__(config)
+        arrays = check_columns(columns, type(self).__name__)
+        self._columns = HostBox(arrays=arrays)  # the dataset is never part of a checkpoint
+        self._length = len(next(iter(arrays.values())))
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        return self._columns.arrays
+
+    def gather(self, record_ids: np.ndarray, *, epoch: int = 0) -> dict[str, np.ndarray]:
+        return {name: array[record_ids] for name, array in self._columns.arrays.items()}

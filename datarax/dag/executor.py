@@ -1,0 +1,185 @@
+"""Running a pipeline: the host side (sampler → gather → host stages → device transfer) in a
+background thread, overlapped with the compiled step on the consumer's side.
+
+The producer thread never holds a reference to the iterator, so dropping the iterator (or
+calling ``close()``) stops the thread; an exception in the thread is re-raised by ``next()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import weakref
+from typing import Any, Callable, Iterator, Sequence
+
+import jax
+import numpy as np
+from flax import nnx
+
+from datarax.core.module import HostStage
+from datarax.dag.nodes import Node
+from datarax.samplers.sampler import IndexSampler
+from datarax.sources.base import DataSourceModule
+from datarax.typing import Batch
+
+VALID_FIELD = "valid"
+
+
+@dataclasses.dataclass(frozen=True)
+class HostBatch:
+    """One batch ready for the compiled step, tagged with where it sits in the stream."""
+
+    epoch: int
+    batch_index: int
+    arrays: tuple[Batch, Any, Any]  # (batch, record ids, epoch) on the device
+
+
+def host_batches(
+    sampler: IndexSampler,
+    source: DataSourceModule,
+    host_stages: Sequence[HostStage],
+    start: tuple[int, int],
+    num_epochs: int | None,
+) -> Iterator[HostBatch]:
+    """Batches from position ``start = (epoch, batch_index)`` to the end of the stream."""
+    epoch, index = start
+    batch_size = sampler.config.batch_size
+    while num_epochs is None or epoch < num_epochs:
+        ids, valid = sampler.batch(epoch, index)
+        batch = source.gather(ids, epoch=epoch)
+        bad = {k: np.shape(v) for k, v in batch.items() if np.ndim(v) == 0 or len(v) != batch_size}
+        if bad:
+            raise ValueError(f"{type(source).__name__}.gather returned fields {bad}, expected {batch_size} rows")
+        if valid is not None:
+            if VALID_FIELD in batch:
+                raise ValueError(f"the source has a field {VALID_FIELD!r}, which padded batches reserve")
+            batch[VALID_FIELD] = valid
+        for stage in host_stages:
+            batch = stage.apply_host(batch)
+        arrays = jax.device_put((batch, ids.astype(np.int32), np.int32(epoch)))
+        yield HostBatch(epoch, index, arrays)
+        index += 1
+        if index == sampler.batches_per_epoch:
+            epoch, index = epoch + 1, 0
+
+
+def compile_step(graphdef: nnx.GraphDef, names: Sequence[str]) -> Callable:
+    """``step(state, batch, record_ids, epoch) -> batch``: every node traced into one jit.
+
+    Tracing checks that each node keeps the batch dimension, so an operator that drops or
+    adds records fails with its name rather than producing misaligned batches.
+    """
+
+    def step(state, batch, record_ids, epoch):
+        nodes = nnx.merge(graphdef, state)
+        size = record_ids.shape[0]
+        for node, name in zip(nodes, names):
+            batch = node.apply_batch(batch, record_ids, epoch)
+            if not isinstance(batch, dict):
+                raise TypeError(f"stage {name} returned {type(batch).__name__}, expected a dict batch")
+            wrong = {k: tuple(v.shape) for k, v in batch.items() if not v.shape or v.shape[0] != size}
+            if wrong:
+                raise ValueError(
+                    f"stage {name} changed the batch dimension: fields {wrong} should have "
+                    f"{size} rows; operators must keep one output record per input record"
+                )
+        return batch
+
+    return jax.jit(step)
+
+
+class _End:
+    pass
+
+
+@dataclasses.dataclass
+class _Failure:
+    error: BaseException
+
+
+def _produce(items: Iterator[HostBatch], out: queue.Queue, stop: threading.Event) -> None:
+    """Thread body: fills ``out`` until the stream ends, ``stop`` is set, or it fails."""
+    try:
+        for item in items:
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.05)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        out.put(_End())
+    except BaseException as error:  # noqa: BLE001 - handed to the consumer, re-raised there
+        out.put(_Failure(error))
+
+
+def _shutdown(stop: threading.Event, pending: queue.Queue, thread: threading.Thread) -> None:
+    stop.set()
+    while thread.is_alive():
+        try:  # unblock a producer waiting on a full queue
+            pending.get_nowait()
+        except queue.Empty:
+            pass
+        thread.join(timeout=0.05)
+
+
+class BatchIterator:
+    """Yields the compiled step's output (dicts of ``jax.Array``) for each host batch.
+
+    ``on_consumed(epoch, batch_index)`` is called once a batch has been handed out, so the
+    owner's state counts batches *consumed*, never batches merely prefetched.
+    """
+
+    def __init__(
+        self,
+        items: Iterator[HostBatch],
+        step: Callable,
+        stage_state: Callable[[], Any],
+        on_consumed: Callable[[int, int], None],
+        prefetch: int,
+    ):
+        self._step, self._stage_state, self._on_consumed = step, stage_state, on_consumed
+        self._closed = False
+        if prefetch > 0:
+            self._queue: queue.Queue | None = queue.Queue(maxsize=prefetch)
+            stop = threading.Event()
+            thread = threading.Thread(
+                target=_produce, args=(items, self._queue, stop), name="datarax-prefetch", daemon=True
+            )
+            thread.start()
+            self._finalizer = weakref.finalize(self, _shutdown, stop, self._queue, thread)
+        else:
+            self._queue, self._items = None, items
+            self._finalizer = weakref.finalize(self, items.close)
+
+    def __iter__(self) -> "BatchIterator":
+        return self
+
+    def _next_item(self) -> HostBatch:
+        if self._queue is None:
+            return next(self._items)
+        item = self._queue.get()
+        if isinstance(item, _End):
+            raise StopIteration
+        if isinstance(item, _Failure):
+            raise item.error
+        return item
+
+    def __next__(self) -> Batch:
+        if self._closed:
+            raise StopIteration
+        try:
+            item = self._next_item()
+            out = self._step(self._stage_state(), *item.arrays)
+        except BaseException:
+            self.close()
+            raise
+        self._on_consumed(item.epoch, item.batch_index)
+        return out
+
+    def close(self) -> None:
+        """Stops the background thread; later ``next()`` calls raise ``StopIteration``."""
+        self._closed = True
+        self._finalizer()
