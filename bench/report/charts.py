@@ -29,6 +29,7 @@ class Chart:
     title: str
     caption: str
     png: bytes
+    wide: bool = False  # several panels side by side: the page gives it a full row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +87,7 @@ def throughput_bars(scores: list[Score], colors: dict[str, Any]) -> list[Chart] 
         charts.append(Chart(
             slugify("throughput", scenario), f"Throughput: {scenario}",
             "Median elements/s over the repetitions; whiskers are the 95% bootstrap CI.", to_png(fig),
+            wide=cols > 1,
         ))
     return charts
 
@@ -94,7 +96,7 @@ def latency_cdfs(records: list[dict[str, Any]], colors: dict[str, Any]) -> list[
     """Per (scenario, variant): the distribution of every timed batch's latency, one line per adapter."""
     title = "Batch latency CDFs"
     groups: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
-    for (scenario, variant, adapter), r in sorted(latest_by_cell(records).items()):
+    for (scenario, variant, adapter), r in latest_by_cell(records).items():
         reps = (r.get("samples") or {}).get("batch_latency_s") or []
         values = np.concatenate([np.asarray(rep, dtype=float) for rep in reps]) if reps else np.empty(0)
         if r["status"] == "ok" and values.size:

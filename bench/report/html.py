@@ -24,7 +24,7 @@ tr.best td{font-weight:600}
 .bar{display:inline-block;height:10px;background:#4c78a8;border-radius:2px;vertical-align:middle;margin-right:6px}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(500px,1fr));gap:16px}
 figure{margin:0;background:#fff;padding:10px;box-shadow:0 1px 2px #0001}
-figure img{width:100%;height:auto;display:block}figcaption{color:#5b6577;font-size:12px;margin-top:6px}
+figure img{width:100%;height:auto;display:block}figure.wide{grid-column:1/-1}figure.wide img{width:auto;max-width:100%}figcaption{color:#5b6577;font-size:12px;margin-top:6px}
 .absent li{color:#5b6577}.note{color:#5b6577;font-size:13px}
 .status-failed,.status-timeout,.status-non-conformant{color:#b42318}.status-unsupported,.status-unavailable{color:#8a6d00}
 """
@@ -60,13 +60,17 @@ def _scoreboard(report: Report) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _charts(report: Report) -> str:
-    figures = "".join(
-        f'<figure id="chart-{escape(c.slug)}"><img alt="{escape(c.title)}" '
-        f'src="data:image/png;base64,{base64.b64encode(c.png).decode()}">'
-        f"<figcaption><b>{escape(c.title)}.</b> {escape(c.caption)}</figcaption></figure>"
-        for c in report.charts
+def _figure(chart) -> str:
+    css_class = ' class="wide"' if chart.wide else ""
+    return (
+        f'<figure id="chart-{escape(chart.slug)}"{css_class}><img alt="{escape(chart.title)}" '
+        f'src="data:image/png;base64,{base64.b64encode(chart.png).decode()}">'
+        f"<figcaption><b>{escape(chart.title)}.</b> {escape(chart.caption)}</figcaption></figure>"
     )
+
+
+def _charts(report: Report) -> str:
+    figures = "".join(_figure(c) for c in report.charts)
     absent = "".join(f"<li><b>{escape(a.title)}</b>: {escape(a.reason)}</li>" for a in report.absent)
     out = f'<div class="charts">{figures}</div>'
     if absent:

@@ -35,7 +35,7 @@ def scaling_curves(records: list[dict[str, Any]], colors: dict[str, Any]) -> lis
     """Per scenario and axis: elements/s against the axis value, one line per adapter."""
     title = "Scaling curves"
     series: dict[tuple[str, str], dict[str, list[tuple[float, np.ndarray]]]] = {}
-    for (scenario, _, adapter), r in sorted(latest_by_cell(records).items()):
+    for (scenario, _, adapter), r in latest_by_cell(records).items():
         reps = repetition_throughputs(r)
         if r["status"] != "ok" or not len(reps):
             continue
@@ -84,7 +84,7 @@ def roofline(records: list[dict[str, Any]], meta: dict[str, Any], colors: dict[s
     """Log-log roofline: achieved FLOP/s against arithmetic intensity, under the probed ceilings."""
     title = "Roofline"
     points = []
-    for (scenario, variant, adapter), r in sorted(latest_by_cell(records).items()):
+    for (scenario, variant, adapter), r in latest_by_cell(records).items():
         m = r.get("metrics") or {}
         if r["status"] == "ok" and m.get("arithmetic_intensity") and m.get("flops_per_s"):
             points.append((scenario, variant, adapter, float(m["arithmetic_intensity"]), float(m["flops_per_s"])))

@@ -22,7 +22,10 @@ def cell_key(record: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def latest_by_cell(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """One record per (scenario, variant, adapter): the last one stored (a resumed run may repeat)."""
+    """One record per (scenario, variant, adapter): the last one stored (a resumed run may repeat).
+
+    Cells keep the order the run first stored them in, which is the profile's order.
+    """
     return {cell_key(r): r for r in records}
 
 
@@ -78,9 +81,9 @@ class Score:
 
 
 def scoreboard(records: Iterable[dict[str, Any]]) -> list[Score]:
-    """Ok cells grouped by (scenario, variant), best first; each relative to its group's best."""
+    """Ok cells grouped by (scenario, variant) in run order, best first; each relative to its group's best."""
     groups: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
-    for (scenario, variant, adapter), record in sorted(latest_by_cell(records).items()):
+    for (scenario, variant, adapter), record in latest_by_cell(records).items():
         reps = repetition_throughputs(record)
         if record["status"] == "ok" and len(reps):
             groups.setdefault((scenario, variant), []).append((adapter, reps))

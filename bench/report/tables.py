@@ -36,7 +36,7 @@ def scoreboard_table(scores: list[Score]) -> Table:
 
 def details_table(records: list[dict[str, Any]]) -> Table:
     rows = []
-    for (scenario, variant, adapter), r in sorted(latest_by_cell(records).items()):
+    for (scenario, variant, adapter), r in latest_by_cell(records).items():
         if r["status"] != "ok":
             continue
         m = r.get("metrics") or {}
@@ -85,6 +85,8 @@ def machine_table(meta: dict[str, Any]) -> Table:
             facts.append((key.replace("_", " "), str(value)))
     for key, value in (meta.get("ceilings") or machine.get("ceilings") or {}).items():
         facts.append((f"ceiling: {key.replace('_', ' ')}", f"{value:,.4g}" if isinstance(value, float) else str(value)))
+    for name, version in (meta.get("versions") or {}).items():
+        facts.append((f"{name} version", str(version)))
     profile = meta.get("profile")
     if isinstance(profile, dict):
         for key in ("name", "backend", "cpu_budget", "warmup_batches", "batches", "repetitions", "timeout_s", "seed"):

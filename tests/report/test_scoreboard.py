@@ -14,15 +14,15 @@ def test_scoreboard_ranks_each_group_best_first_with_ratios_to_the_best():
         failed_record("CV-1", "small", "broken", "failed", "boom"),
     ]
     scores = scoreboard(records)
-    assert [(s.variant, s.adapter) for s in scores] == [("medium", "slow"), ("small", "fast"), ("small", "slow")]
-    fast, slow = scores[1], scores[2]
+    assert [(s.variant, s.adapter) for s in scores] == [("small", "fast"), ("small", "slow"), ("medium", "slow")]
+    fast, slow = scores[0], scores[1]
     assert fast.is_best and fast.relative == 1.0 and fast.relative_ci is None
     assert not slow.is_best
     assert slow.relative == pytest.approx(slow.elements_per_s / fast.elements_per_s)
     assert 0.2 < slow.relative < 0.3
     assert slow.relative_ci[0] <= slow.relative <= slow.relative_ci[1]
     assert slow.ci[0] <= slow.elements_per_s <= slow.ci[1]
-    assert scores[0].is_best  # alone in its group
+    assert scores[2].is_best  # alone in its group
 
 
 def test_intervals_widen_with_noise_and_are_absent_for_one_sample():
