@@ -13,6 +13,12 @@ def _fmt(value: float | None, unit: str = "", scale: float = 1.0, digits: int = 
     return f"{value * scale:,.{digits}f}{unit}"
 
 
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.2f} s" if value >= 1 else f"{value * 1e3:,.1f} ms"
+
+
 def _clip(text: str, limit: int = 90) -> str:
     """A failure reason short enough for a table cell (the record keeps it whole)."""
     text = " ".join(text.split())
@@ -33,7 +39,7 @@ def results_table(records: Iterable[dict[str, Any]], title: str = "") -> Table:
         table.add_row(
             r["scenario"], r["variant"], r["adapter"], status,
             _fmt(m.get("elements_per_s"), digits=0),
-            _fmt(m.get("ttfb_s"), " s", digits=2),
+            _seconds(m.get("ttfb_s")),
             _fmt(m.get("latency_p50_s"), " ms", 1e3, 2),
             _fmt(m.get("latency_p95_s"), " ms", 1e3, 2),
             _fmt(m.get("latency_p99_s"), " ms", 1e3, 2),
