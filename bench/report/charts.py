@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from bench.report.comparison import CellComparison  # noqa: E402
 from bench.report.scoreboard import Score, latest_by_cell  # noqa: E402
@@ -52,6 +53,14 @@ def to_png(fig) -> bytes:
     return buf.getvalue()
 
 
+def si(value: float, _pos=None) -> str:
+    """12_500 -> '12.5k': short axis labels that do not collide."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
 def slugify(*parts: str) -> str:
     return "-".join("".join(c if c.isalnum() else "_" for c in p.lower()) for p in parts)
 
@@ -82,6 +91,8 @@ def throughput_bars(scores: list[Score], colors: dict[str, Any]) -> list[Chart] 
             for yi, s, end in zip(y, cells, ends):
                 ax.text(end, yi, f"  {s.elements_per_s:,.0f}", va="center", fontsize=8)
             ax.set_xlim(0, max(ends) * 1.3)
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.xaxis.set_major_formatter(FuncFormatter(si))
             ax.set_title(f"{scenario} / {variant}", fontsize=10)
             ax.set_xlabel("elements/s (median, 95% CI)")
         charts.append(Chart(
@@ -113,6 +124,7 @@ def latency_cdfs(records: list[dict[str, Any]], colors: dict[str, Any]) -> list[
         lo = min(v[0] for _, v in lines)
         if lo > 0 and max(v[-1] for _, v in lines) / lo > 20:
             ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(si))
         ax.set_xlabel("batch latency (ms): next() including production")
         ax.set_ylabel("fraction of batches")
         ax.set_ylim(0, 1.02)

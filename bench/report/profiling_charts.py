@@ -17,8 +17,9 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
-from bench.report.charts import Absent, Chart, slugify, to_png
+from bench.report.charts import Absent, Chart, si, slugify, to_png
 from bench.report.scoreboard import latest_by_cell, median_ci, repetition_throughputs
 
 SCALING_AXES = ("chain_depth", "device_count", "batch_size")
@@ -65,6 +66,7 @@ def scaling_curves(records: list[dict[str, Any]], colors: dict[str, Any]) -> lis
         ax.minorticks_off()
         ax.set_xlabel(_AXIS_LABELS.get(axis, axis))
         ax.set_ylabel("elements/s (median, 95% CI)")
+        ax.yaxis.set_major_formatter(FuncFormatter(si))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.set_title(f"{scenario}: elements/s vs {_AXIS_LABELS.get(axis, axis)}", fontsize=10)
