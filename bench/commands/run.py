@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+from bench.commands.export import add_wandb_arguments, export_to_wandb
 
 _OVERRIDES = ("repetitions", "batches", "warmup_batches", "timeout_s", "memory_limit_mb")
 
@@ -55,6 +56,10 @@ def register(sub) -> None:
         help="finish a stopped run (a run id under --output, or its folder): its unfinished cells "
         "run with its stored profile and are appended to its results",
     )
+    run.add_argument("--wandb", action="store_true",
+                     help="export the finished run to Weights & Biases (offline unless configured; "
+                          "never changes the exit code)")
+    add_wandb_arguments(run)
     run.set_defaults(handler=_run)
 
 
@@ -157,6 +162,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
     console.print(results_table(records, title=f"run {run_dir.name}"))
     console.print(f"results: {run_dir / RESULTS}", highlight=False)
+    if args.wandb:
+        export_to_wandb(run_dir, args, console)
     return 0
 
 

@@ -1,0 +1,111 @@
+"""Committed baselines: ``results/baselines/<profile>/<machine-class>.jsonl`` plus ``.meta.json``.
+
+A baseline is written only by an explicit ``datarax-bench baseline update --from RUN``, never
+as a side effect of a run or a gate, and records the run and commit it came from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench.compare import ResultSet, ResultsError
+from bench.store import write_json_atomic
+
+BASELINES_ROOT = Path(__file__).resolve().parent.parent / "results" / "baselines"
+
+
+def machine_class(machine: dict[str, Any]) -> str:
+    """A readable, stable name for a machine: arch, cores, RAM and the fingerprint."""
+    ram_gib = round(machine["ram_bytes"] / 2**30)
+    return f"{machine['arch']}-{machine['cores']}cpu-{ram_gib}gib-{machine['fingerprint']}"
+
+
+def baseline_path(run: ResultSet, root: Path = BASELINES_ROOT) -> Path:
+    """Where ``run``'s baseline belongs; needs the run's ``run.json`` (profile and machine)."""
+    if "machine" not in run.meta or run.profile_name is None:
+        raise ResultsError(f"{run.path}: not a run folder with run.json (machine) and one profile")
+    return root / run.profile_name / f"{machine_class(run.meta['machine'])}.jsonl"
+
+
+def update_baseline(run: ResultSet, root: Path = BASELINES_ROOT, *, allow_dirty: bool = False) -> Path:
+    """Writes ``run``'s records as the baseline of its profile and machine class."""
+    ok = [r for r in run.records.values() if r["status"] == "ok"]
+    if not ok:
+        raise ResultsError(f"{run.path}: no cell finished ok; a baseline needs measured cells")
+    commit = run.commit
+    if (commit == "unknown" or commit.endswith("-dirty")) and not allow_dirty:
+        raise ResultsError(
+            f"{run.path}: commit {commit!r} does not identify the code measured; commit first "
+            "and re-run, or pass --allow-dirty to record it as it is"
+        )
+    path = baseline_path(run, root)
+    lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in run.records.values())
+    write_text_atomic(path, lines)
+    write_json_atomic(
+        path.with_suffix(".meta.json"),
+        {
+            "profile": run.profile_name,
+            "machine_class": path.stem,
+            "machine": run.meta["machine"],
+            "source_run": run.label,
+            "git_commit": commit,
+            "profile_settings": run.meta.get("profile"),
+            "cells": [r["cell_id"] for r in run.records.values()],
+            "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
+    return path
+
+
+def resolve_baseline(path: Path, run: ResultSet, mode: str) -> tuple[Path, str | None]:
+    """A baseline file for ``run``: ``path`` itself, or the right file in a folder.
+
+    In a folder (``results/baselines`` or ``results/baselines/<profile>``) the run's own
+    machine class is preferred; in relative mode a folder holding exactly one baseline of the
+    profile is used for any machine. Returns the file and a note saying how it was chosen.
+    """
+    if not path.is_dir():
+        if not path.is_file():
+            raise ResultsError(f"baseline {path} does not exist; record one with `datarax-bench baseline update --from RUN`")
+        return path, None
+    folder = path / run.profile_name if (path / str(run.profile_name)).is_dir() else path
+    candidates = sorted(folder.glob("*.jsonl"))
+    if "machine" in run.meta:
+        own = folder / f"{machine_class(run.meta['machine'])}.jsonl"
+        if own.is_file():
+            return own, None
+    if mode == "relative" and len(candidates) == 1:
+        return candidates[0], f"no baseline for this machine class; using {candidates[0].name} (relative mode)"
+    names = ", ".join(c.name for c in candidates) or "none"
+    raise ResultsError(
+        f"no baseline for profile {run.profile_name!r} on this machine in {folder} (found: {names}); "
+        "pass a file with --baseline or record one with `datarax-bench baseline update --from RUN`"
+    )
+
+
+def list_baselines(root: Path = BASELINES_ROOT) -> list[tuple[Path, dict[str, Any]]]:
+    out = []
+    for path in sorted(root.glob("*/*.jsonl")):
+        meta_file = path.with_suffix(".meta.json")
+        out.append((path, json.loads(meta_file.read_text()) if meta_file.is_file() else {}))
+    return out
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Writes ``text`` via a temporary file and a rename: readers see all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

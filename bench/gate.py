@@ -1,0 +1,139 @@
+"""The regression gate: fail only on a confirmed regression, and never pass silently.
+
+Outcomes and exit codes: ``pass`` (0); ``regression`` (1): a target cell's p is below the
+threshold *and* its time per element grew beyond the effect floor, or a target cell that
+ran in the baseline fails now; ``undecided`` (3): a target cell has no comparable baseline,
+no reference, or too few repetitions to reach the threshold. Undecided is an error unless
+``allow_missing``, in which case it is reported and passes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from bench.compare import (
+    FAILED, INCOMPARABLE, REGRESSION, UNRELIABLE, Comparison, ResultSet, compare, markdown_table,
+)
+from bench.baseline import write_text_atomic
+from bench.profile import GateConfig, ProfileError, load_profile
+from bench.store import write_json_atomic
+
+EXIT_PASS, EXIT_REGRESSION, EXIT_UNDECIDED = 0, 1, 3
+MARKER = "<!-- datarax-bench-gate -->"
+
+
+def gate_config(run: ResultSet, **overrides: Any) -> GateConfig:
+    """The run's profile's ``[gate]`` settings (from run.json, else the shipped profile), overridden."""
+    stored = (run.meta.get("profile") or {}).get("gate")
+    if stored:
+        config = GateConfig(**{**stored, "targets": tuple(stored["targets"])})
+    else:
+        try:
+            config = load_profile(run.profile_name).gate if run.profile_name else GateConfig()
+        except ProfileError:
+            config = GateConfig()
+    kept = {k: v for k, v in overrides.items() if v is not None}
+    if "targets" in kept:
+        kept["targets"] = tuple(kept["targets"])
+    config = dataclasses.replace(config, **kept)
+    if config.reference in config.targets:
+        raise ProfileError(f"reference adapter {config.reference!r} cannot also be a target ({', '.join(config.targets)})")
+    return config
+
+
+@dataclasses.dataclass(frozen=True)
+class GateReport:
+    run: ResultSet
+    baseline: ResultSet | None
+    config: GateConfig
+    comparisons: tuple[Comparison, ...]
+    allow_missing: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def failures(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.verdict in (REGRESSION, FAILED)]
+
+    @property
+    def undecided(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.verdict in (INCOMPARABLE, UNRELIABLE)]
+
+    @property
+    def outcome(self) -> str:
+        if self.failures:
+            return "regression"
+        return "undecided" if self.undecided or not self.comparisons else "pass"
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome == "regression":
+            return EXIT_REGRESSION
+        return EXIT_UNDECIDED if self.outcome == "undecided" and not self.allow_missing else EXIT_PASS
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "config": dataclasses.asdict(self.config),
+            "run": {"path": str(self.run.path), "id": self.run.label, "commit": self.run.commit},
+            "baseline": None if self.baseline is None else {
+                "path": str(self.baseline.path), "id": self.baseline.label, "commit": self.baseline.commit},
+            "allow_missing": self.allow_missing,
+            "notes": list(self.notes),
+            "cells": [c.to_json() for c in self.comparisons],
+        }
+
+
+def run_gate(
+    run: ResultSet, baseline: ResultSet | None, config: GateConfig, *, allow_missing: bool = False,
+    notes: tuple[str, ...] = (),
+) -> GateReport:
+    """Gates ``run``'s target cells; ``baseline`` None (none found) is undecided, like a missing cell."""
+    comparisons = [] if baseline is None else compare(baseline, run, config, adapters=config.targets)
+    notes = list(notes) + list(run.problems) + list(baseline.problems if baseline else [])
+    if baseline is not None and not comparisons:
+        notes.append(f"no cell of the target adapter(s) {', '.join(config.targets)} in the run or the baseline")
+    return GateReport(run, baseline, config, tuple(comparisons), allow_missing, tuple(notes))
+
+
+_HEADLINES = {
+    "pass": "✅ pass: no confirmed regression",
+    "regression": "❌ regression",
+    "undecided": "⚠️ undecided: some target cells could not be compared",
+}
+
+
+def render_markdown(report: GateReport) -> str:
+    c = report.config
+    how = (f"each target cell ÷ `{c.reference}` of the same run" if c.mode == "relative"
+           else "raw elements/s, same machine only")
+    headline = _HEADLINES[report.outcome]
+    if report.outcome == "undecided":
+        headline += " (allowed by --allow-missing)" if report.allow_missing else " (an error: exit 3)"
+    lines = [
+        MARKER,
+        f"## datarax-bench gate: {headline}",
+        "",
+        f"- mode: **{c.mode}** ({how}); targets: {', '.join(f'`{t}`' for t in c.targets)}",
+        f"- a regression needs Mann-Whitney p < {c.p_threshold:g} **and** time per element "
+        f"up by more than {c.min_effect:.0%}",
+        f"- run `{report.run.label}` at commit `{report.run.commit}`",
+        "- **no baseline**" if report.baseline is None else
+        f"- baseline `{report.baseline.path.name}` from run `{report.baseline.label}` at commit "
+        f"`{report.baseline.commit}`",
+        "",
+        "A = baseline, B = this run; values are medians over repetitions; B/A > 1 is faster.",
+        "",
+        markdown_table(report.comparisons, c.mode) if report.comparisons else "_no target cells_",
+    ]
+    if report.notes:
+        lines += ["", "Notes:", *[f"- {n}" for n in report.notes]]
+    return "\n".join(lines) + "\n"
+
+
+def write_verdict(report: GateReport, markdown_path: Path, json_path: Path | None = None) -> None:
+    write_text_atomic(markdown_path, render_markdown(report))
+    if json_path is not None:
+        write_json_atomic(json_path, report.to_json())

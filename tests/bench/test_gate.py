@@ -1,0 +1,96 @@
+"""gate: exit 1 only on a confirmed regression, never a silent pass, a Markdown verdict."""
+
+import dataclasses
+import json
+import shutil
+
+import pytest
+
+from bench.cli import main
+from bench.compare import REGRESSION, load_results
+from bench.gate import EXIT_UNDECIDED, MARKER, gate_config, run_gate
+from bench.profile import GateConfig, ProfileError, load_profile
+from tests.bench.gate_plugins import TARGET, sleep_run
+
+
+def _gate(run, baseline, *extra):
+    return main(["gate", "--baseline", str(baseline / "results.jsonl"), str(run), *extra])
+
+
+@pytest.mark.parametrize("mode", ["relative", "absolute"])
+def test_25_percent_slower_fails_and_3_percent_passes(mode, tmp_path):
+    baseline = sleep_run(1.0)
+    md = tmp_path / "verdict.md"
+    assert _gate(sleep_run(1.25), baseline, "--mode", mode, "--markdown", str(md)) == 1
+    text = md.read_text()
+    assert text.startswith(MARKER) and "❌ regression" in text and "**regression" in text
+    verdict = json.loads((sleep_run(1.25) / "gate.json").read_text())
+    assert verdict["outcome"] == "regression" and verdict["config"]["mode"] == mode
+    assert _gate(sleep_run(1.03), baseline, "--mode", mode) == 0
+    assert "✅ pass" in (sleep_run(1.03) / "gate.md").read_text()
+
+
+def test_a_a_relative_gate_passes_ten_of_ten_trials():
+    baseline = load_results(sleep_run(1.0))
+    outcomes = []
+    for trial in range(1, 11):
+        run = load_results(sleep_run(1.0, trial))
+        report = run_gate(run, baseline, gate_config(run))
+        outcomes.append(report.outcome)
+        assert report.comparisons and report.comparisons[0].verdict != REGRESSION, report.comparisons
+    assert outcomes == ["pass"] * 10
+
+
+def test_missing_baseline_is_an_error_unless_allowed(tmp_path, capsys):
+    run = sleep_run(1.0)
+    assert _gate(run, tmp_path) == EXIT_UNDECIDED
+    assert "no usable baseline" in capsys.readouterr().out
+    assert "**no baseline**" in (run / "gate.md").read_text()
+    assert _gate(run, tmp_path, "--allow-missing") == 0
+    assert "allowed by --allow-missing" in (run / "gate.md").read_text()
+
+
+def test_incomparable_or_too_few_repetitions_is_undecided(tmp_path):
+    run = load_results(sleep_run(1.0))
+    config = gate_config(run, mode="absolute")
+    moved = {k: {**r, "machine_fingerprint": "other"} for k, r in run.records.items()}
+    report = run_gate(run, dataclasses.replace(run, records=moved), config)
+    assert report.outcome == "undecided" and report.exit_code == EXIT_UNDECIDED
+    assert "machine fingerprint" in report.comparisons[0].reason
+    short = {k: {**r, "metrics": {**r["metrics"], "elements_per_s_by_repetition": r["metrics"]["elements_per_s_by_repetition"][:5]}}
+             for k, r in run.records.items()}
+    short = dataclasses.replace(run, records=short)
+    report = run_gate(short, short, config, allow_missing=True)
+    assert report.comparisons[0].verdict == "unreliable" and report.exit_code == 0
+
+
+def test_a_target_that_fails_now_fails_the_gate(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(sleep_run(1.0), run)
+    lines = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    for r in lines:
+        if r["adapter"] == TARGET:
+            r.update(status="failed", reason="Boom: the engine crashed", metrics=None, samples=None)
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert _gate(run, sleep_run(1.0)) == 1
+    assert "the engine crashed" in (run / "gate.md").read_text()
+
+
+def test_settings_come_from_the_profile_and_the_command_line(tmp_path):
+    run = load_results(sleep_run(1.0))
+    assert gate_config(run).targets == (TARGET,)
+    assert gate_config(run, p_threshold=0.01, mode="absolute").p_threshold == 0.01
+    with pytest.raises(ProfileError, match="cannot also be a target"):
+        gate_config(run, reference=TARGET)
+    assert load_profile("ci_cpu").gate == GateConfig()
+    assert load_profile("ci_cpu").repetitions >= 7  # else p < 0.002 is out of reach
+    bad = tmp_path / "bad.toml"
+    text = (sleep_run(1.0) / "run.json").read_text()
+    assert '"p_threshold": 0.002' in text
+    bad.write_text(
+        'description = "x"\nbackend = "cpu"\ncpu_budget = 1\nwarmup_batches = 1\nbatches = 4\n'
+        'repetitions = 7\ntimeout_s = 10\nseed = 0\nadapters = ["datarax"]\n'
+        '[[cells]]\nscenario = "CV-1"\nvariants = ["small"]\n[gate]\nmode = "sideways"\n'
+    )
+    with pytest.raises(ProfileError, match="sideways.*valid: relative, absolute"):
+        load_profile(str(bad))
