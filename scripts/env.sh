@@ -3,7 +3,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${DATARAX_VENV:-$root/.venv}"
-extras="bench,wandb,cloud,dev"
+extras="bench,data,wandb,cloud,dev"
 stamp_file="$venv/.datarax-install-stamp"
 stamp="$(cat "$root/pyproject.toml" "$root/requirements/cpu-constraints.txt" | sha256sum | cut -d' ' -f1)-$extras"
 

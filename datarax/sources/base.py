@@ -38,9 +38,10 @@ def check_columns(columns: Mapping[str, Any], owner: str) -> dict[str, np.ndarra
         if not isinstance(name, str):
             raise TypeError(f"{owner}: field names must be strings, got {name!r}")
         array = value if isinstance(value, np.ndarray) else np.asarray(value)
-        if array.dtype == object:
+        if array.dtype.kind not in "biufc":
             raise TypeError(
-                f"{owner}: field {name!r} is not a numeric array (ragged or object values); "
+                f"{owner}: field {name!r} is not a numeric array (dtype {array.dtype}: strings, "
+                "ragged or object values); "
                 "store fixed-shape numbers, e.g. tokens padded to a length plus a length field"
             )
         arrays[name] = array
