@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.proctree import ProcessTree
+from bench.store import write_json_atomic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-POLL_S = 0.02  # RSS every 20 ms; PSS (costlier: smaps_rollup) every PSS_EVERY polls
-PSS_EVERY = 5
+POLL_S = 0.02  # RSS of the known members every 20 ms
+SCAN_EVERY = 5  # new members and PSS (costlier: a /proc listing, smaps_rollup) every 100 ms
 EXIT_GRACE_S = 10.0
 
 
@@ -41,19 +42,20 @@ class Watch:
     polls: int = 0
 
     def sample(self, tree: ProcessTree) -> int:
-        rss = tree.rss()
+        full = self.polls % SCAN_EVERY == 0
+        rss = tree.rss(rescan=full)
         self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
-        if self.polls % PSS_EVERY == 0:
-            pss = tree.pss()
+        if full:
+            pss = tree.pss(rescan=False)
             if pss is not None:
                 self.peak_pss_bytes = max(self.peak_pss_bytes or 0, pss)
         self.polls += 1
         return rss
 
 
-def child_env(backend: str, extra_path: list[str] = ()) -> dict[str, str]:
+def child_env(backend: str) -> dict[str, str]:
     env = dict(os.environ)
-    path = [str(PROJECT_ROOT), *extra_path, env.get("PYTHONPATH")]
+    path = [str(PROJECT_ROOT), env.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
     if backend == "cpu":
         env.setdefault("JAX_PLATFORMS", "cpu")
@@ -68,8 +70,6 @@ def run_isolated(spec: dict[str, Any], cell_dir: Path, stem: str, limits: Limits
     """
     spec_path, out_path = cell_dir / f"{stem}.json", cell_dir / f"{stem}.out.json"
     log_path = cell_dir / f"{stem}.log"
-    from bench.store import write_json_atomic
-
     write_json_atomic(spec_path, {**spec, "parent_pid": os.getpid()})
     out_path.unlink(missing_ok=True)
     watch = Watch()

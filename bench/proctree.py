@@ -1,8 +1,8 @@
 """A process and all its descendants, read cheaply from ``/proc`` (psutil where there is none).
 
-The runner samples a cell's tree every few milliseconds while the cell is being measured, on a
-machine whose cores the cell is using, so a sample must cost little: descendants are found by
-reading the ``stat`` file of *new* pids only, and memory from ``statm``.
+The runner samples a cell's tree every 20 ms on a machine whose cores the cell is using, so a
+sample must cost little: membership is decided once per process, when a scan first sees its
+pid, and a sample then reads one small ``statm`` file per member.
 
 Memory is reported two ways. RSS counts a page shared by N processes N times (a forked worker
 pool sharing its parent's libraries, or a memory-mapped dataset, is counted once per worker);
@@ -13,104 +13,108 @@ from __future__ import annotations
 
 import os
 import resource
-from pathlib import Path
 
-_PROC = Path("/proc")
-HAS_PROC = (_PROC / "self" / "stat").is_file()
+HAS_PROC = os.path.isfile("/proc/self/stat")
 _PAGE = os.sysconf("SC_PAGE_SIZE") if HAS_PROC else 4096
 _TICK = os.sysconf("SC_CLK_TCK") if HAS_PROC else 100
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of ``/proc/pid/stat`` after the command name (field 3, state, is index 0)."""
+def _read(pid: int, name: str) -> bytes:
+    fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY)
     try:
-        text = (_PROC / str(pid) / "stat").read_text()
+        return os.read(fd, 1 << 16)
+    finally:
+        os.close(fd)
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """Fields of ``/proc/pid/stat`` after the command name: state, ppid, pgrp, session, …"""
+    try:
+        text = _read(pid, "stat")
     except OSError:
         return None
-    return text[text.rfind(")") + 2 :].split()
+    return text[text.rfind(b")") + 2 :].split()
 
 
-def _status_kib(pid: int, key: str) -> int:
+def _field_kib(pid: int, name: str, key: bytes) -> int:
+    """A ``key: N kB`` line of ``/proc/pid/<name>`` in bytes; 0 when unreadable."""
     try:
-        for line in (_PROC / str(pid) / "status").read_text().splitlines():
+        for line in _read(pid, name).splitlines():
             if line.startswith(key):
-                return int(line.split()[1])
+                return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return 0
 
 
 class ProcessTree:
-    """``root`` and every process descended from it or sharing its session.
+    """``root`` and every process descended from it, or in its session if it leads one.
 
-    A worker orphaned by its parent still counts (its parent is remembered), and so does one
-    that left the tree but not the session (the runner starts each cell in a new session).
+    A worker orphaned by its parent still counts (it was a member when first seen), and so
+    does one that left the tree but not the session (the runner starts each cell in a new one).
     """
 
     def __init__(self, root: int):
         self.root = root
-        self._parent: dict[int, int] = {}
-        self._session: dict[int, int] = {}
+        self._seen: set[int] = set()
         self._members: set[int] = {root}
+        fields = _stat_fields(root) if HAS_PROC else None
+        self._session = root if fields and int(fields[3]) == root else None
 
-    def pids(self) -> list[int]:
-        """The live members, root first; discovers processes started since the last call."""
+    def scan(self) -> None:
+        """Admits the processes started since the last scan; forgets the ones that ended."""
         if not HAS_PROC:
-            return self._pids_psutil()
-        live = {int(name) for name in os.listdir(_PROC) if name.isdigit()}
-        for pid in live - self._parent.keys():
+            return
+        live = {int(name) for name in os.listdir("/proc") if name.isdigit()}
+        new, self._seen = live - self._seen, live
+        self._members &= live
+        pending = {}
+        for pid in new - self._members:
             fields = _stat_fields(pid)
             if fields is not None:
-                self._parent[pid], self._session[pid] = int(fields[1]), int(fields[3])
-        for gone in self._parent.keys() - live:
-            del self._parent[gone], self._session[gone]
-        self._members &= live
-        # Session members count only when the root leads its own session (the runner's cells).
-        session = self.root if self._session.get(self.root) == self.root else None
-        changed = True
-        while changed:  # parents may be discovered after their children
-            changed = False
-            for pid, parent in self._parent.items():
-                if pid not in self._members and (parent in self._members or self._session[pid] == session):
+                pending[pid] = (int(fields[1]), int(fields[3]))
+        admitted = True
+        while admitted:  # a child may be seen in the same scan as its parent, in any order
+            admitted = False
+            for pid, (parent, session) in list(pending.items()):
+                if parent in self._members or session == self._session:
                     self._members.add(pid)
-                    changed = True
+                    del pending[pid]
+                    admitted = True
+
+    def pids(self, *, rescan: bool = True) -> list[int]:
+        """The live members, root first."""
+        if not HAS_PROC:
+            return self._pids_psutil()
+        if rescan:
+            self.scan()
         return sorted(self._members, key=lambda pid: pid != self.root)
 
     def _pids_psutil(self) -> list[int]:
         import psutil
 
         try:
-            root = psutil.Process(self.root)
-            return [self.root, *(p.pid for p in root.children(recursive=True))]
+            return [self.root, *(p.pid for p in psutil.Process(self.root).children(recursive=True))]
         except psutil.Error:
             return []
 
-    def rss(self) -> int:
+    def rss(self, *, rescan: bool = True) -> int:
         """Sum of the members' resident set sizes, in bytes."""
         if not HAS_PROC:
             return self._sum_psutil(lambda p: p.memory_info().rss)
         total = 0
-        for pid in self.pids():
+        for pid in self.pids(rescan=rescan):
             try:
-                total += int((_PROC / str(pid) / "statm").read_text().split()[1]) * _PAGE
+                total += int(_read(pid, "statm").split()[1]) * _PAGE
             except (OSError, IndexError, ValueError):
                 continue
         return total
 
-    def pss(self) -> int | None:
+    def pss(self, *, rescan: bool = True) -> int | None:
         """Sum of the members' proportional set sizes in bytes; None where the OS has none."""
         if not HAS_PROC:
             return None
-        total = 0
-        for pid in self.pids():
-            try:
-                for line in (_PROC / str(pid) / "smaps_rollup").read_text().splitlines():
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-            except (OSError, ValueError, IndexError):
-                continue
-        return total
+        return sum(_field_kib(pid, "smaps_rollup", b"Pss:") for pid in self.pids(rescan=rescan))
 
     def cpu_seconds(self, *, skip_root: bool = False) -> float:
         """User+system CPU of the live members, including what their reaped children used."""
@@ -126,7 +130,7 @@ class ProcessTree:
 
     def peak_rss_of_one(self) -> int:
         """The largest resident high-water mark of any live member, in bytes (kernel-kept)."""
-        return max((_status_kib(pid, "VmHWM:") * 1024 for pid in self.pids()), default=0)
+        return max((_field_kib(pid, "status", b"VmHWM:") for pid in self.pids()), default=0)
 
     def _sum_psutil(self, read, pids: list[int] | None = None) -> int | float:
         import psutil
@@ -161,4 +165,4 @@ def own_peak_rss_of_one() -> int:
     if not HAS_PROC:
         return 0
     reaped = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
-    return max(_status_kib(os.getpid(), "VmHWM:") * 1024, reaped)
+    return max(_field_kib(os.getpid(), "status", b"VmHWM:"), reaped)
