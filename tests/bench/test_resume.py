@@ -94,3 +94,25 @@ def test_a_run_in_use_is_not_resumed_twice(tmp_path, capsys):
         fcntl.flock(lock, fcntl.LOCK_EX)
         assert main(["run", "--resume", run.name, "--output", str(run.parent)]) == 2
     assert "another process" in capsys.readouterr().out
+
+
+def test_a_killed_runner_takes_its_running_cell_down(tmp_path):
+    profile, out = tmp_path / "one.toml", tmp_path / "runs"
+    profile.write_text(PROFILE.replace('"tests.bench.plugins:SleepAdapter", "numpy", "tests.bench.plugins:SlowStartAdapter"',
+                                       '"tests.bench.plugins:HangAdapter"'))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.cli", "run", "--profile", str(profile), "--output", str(out)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline, cells = time.monotonic() + 60, []
+    while not cells:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+        cells = [p for p in psutil.process_iter(["cmdline"])
+                 if "bench.cell" in (p.info["cmdline"] or []) and str(out) in " ".join(p.info["cmdline"])]
+    proc.kill()  # SIGKILL: no handler runs in the runner
+    proc.wait()
+    gone, alive = psutil.wait_procs(cells, timeout=5)
+    for cell in alive:
+        cell.kill()
+    assert not alive, "the cell outlived its runner"
