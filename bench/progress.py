@@ -37,7 +37,8 @@ class PlainProgress:
     def start(self, run_dir: Path, total: int, done: int) -> None:
         self.total, self.done, self.run_dir = total, done, run_dir
         resumed = f", {done} already finished" if done else ""
-        self.console.print(f"run [bold]{run_dir.name}[/bold]: {total} cells{resumed} → {run_dir / 'results.jsonl'}")
+        cells = f"{total} cell" + ("" if total == 1 else "s")
+        self.console.print(f"run [bold]{run_dir.name}[/bold]: {cells}{resumed} → {run_dir / 'results.jsonl'}")
 
     def status(self, text: str) -> None:
         self.console.print(f"  {text} …")
