@@ -28,10 +28,10 @@ def _bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory) -> Path:
-    """The ci_cpu profile with few batches: every cell real, in about a minute."""
+    """The ci_cpu profile cut to two scenarios, two adapters and few batches: real cells, bounded time."""
     out = tmp_path_factory.mktemp("runs")
-    result = _bench("run", "--profile", "ci_cpu", "--batches", "6", "--repetitions", "3", "--warmup", "2",
-                    "--output", str(out))
+    result = _bench("run", "--profile", "ci_cpu", "--scenarios", "CV-1,NLP-1", "--adapters", "datarax,numpy",
+                    "--batches", "4", "--repetitions", "3", "--warmup", "1", "--output", str(out))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (run_dir,) = [p for p in out.iterdir() if (p / "results.jsonl").is_file()]
     return run_dir
