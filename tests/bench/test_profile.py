@@ -1,6 +1,7 @@
 import pytest
 
-from bench.profile import ProfileError, load_profile, shipped_profiles
+from bench.profile import ProfileError, load_profile, profile_from_dict, shipped_profiles
+from bench.runner import plan
 
 
 def _write(tmp_path, text):
@@ -47,6 +48,8 @@ def test_user_profile_by_path(tmp_path):
         (lambda t: t + "\n[[cells]]\nscenario = 'CV-1'\n", ["cells[1]"]),
         (lambda t: t.replace("cpu_budget = 2", "cpu_budget = true"), ["cpu_budget"]),
         (lambda t: t + "\n=\n", ["not valid TOML"]),
+        (lambda t: "memory_limit_mb = 1.5\n" + t, ["memory_limit_mb", "int"]),
+        (lambda t: "memory_limit_mb = 0\n" + t, ["memory_limit_mb", ">= 1"]),
     ],
 )
 def test_bad_profiles_name_the_file_and_key(tmp_path, edit, words):
@@ -62,3 +65,20 @@ def test_missing_file_and_unknown_name():
         load_profile("/nonexistent/p.toml")
     with pytest.raises(ProfileError, match="ci_cpu"):
         load_profile("nope")
+
+
+@pytest.mark.parametrize("name", shipped_profiles())
+def test_every_shipped_profile_plans_and_round_trips_through_run_json(name):
+    profile = load_profile(name)
+    assert plan(profile)  # every scenario, variant and adapter it names exists
+    assert profile_from_dict(profile.to_dict(), "run.json") == profile
+
+
+def test_memory_limit_is_optional_and_overridable(tmp_path):
+    profile = load_profile(_write(tmp_path, BASE))
+    assert profile.memory_limit_mb is None and "memory_limit_mb" not in profile.to_dict()
+    limited = load_profile(_write(tmp_path, "memory_limit_mb = 512\n" + BASE))
+    assert limited.memory_limit_mb == 512
+    assert profile_from_dict(limited.to_dict(), "run.json").memory_limit_mb == 512
+    with pytest.raises(ProfileError, match="memory_limit_mb"):
+        profile.with_overrides(memory_limit_mb=-1)
