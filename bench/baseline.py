@@ -66,8 +66,9 @@ def resolve_baseline(path: Path, run: ResultSet, mode: str) -> tuple[Path, str |
     """A baseline file for ``run``: ``path`` itself, or the right file in a folder.
 
     In a folder (``results/baselines`` or ``results/baselines/<profile>``) the run's own
-    machine class is preferred; in relative mode a folder holding exactly one baseline of the
-    profile is used for any machine. Returns the file and a note saying how it was chosen.
+    machine class is preferred; in relative mode (ratios to a reference, fair across machines)
+    the most recently updated baseline of the profile stands in. Returns the file and a note
+    saying how it was chosen.
     """
     if not path.is_dir():
         if not path.is_file():
@@ -79,8 +80,9 @@ def resolve_baseline(path: Path, run: ResultSet, mode: str) -> tuple[Path, str |
         own = folder / f"{machine_class(run.meta['machine'])}.jsonl"
         if own.is_file():
             return own, None
-    if mode == "relative" and len(candidates) == 1:
-        return candidates[0], f"no baseline for this machine class; using {candidates[0].name} (relative mode)"
+    if mode == "relative" and candidates:
+        newest = max(candidates, key=lambda c: _meta(c).get("updated_at", ""))
+        return newest, f"no baseline for this machine class; relative mode uses {newest.name}"
     names = ", ".join(c.name for c in candidates) or "none"
     raise ResultsError(
         f"no baseline for profile {run.profile_name!r} on this machine in {folder} (found: {names}); "
@@ -89,11 +91,12 @@ def resolve_baseline(path: Path, run: ResultSet, mode: str) -> tuple[Path, str |
 
 
 def list_baselines(root: Path = BASELINES_ROOT) -> list[tuple[Path, dict[str, Any]]]:
-    out = []
-    for path in sorted(root.glob("*/*.jsonl")):
-        meta_file = path.with_suffix(".meta.json")
-        out.append((path, json.loads(meta_file.read_text()) if meta_file.is_file() else {}))
-    return out
+    return [(path, _meta(path)) for path in sorted(root.glob("*/*.jsonl"))]
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    meta_file = path.with_suffix(".meta.json")
+    return json.loads(meta_file.read_text()) if meta_file.is_file() else {}
 
 
 def write_text_atomic(path: Path, text: str) -> None:

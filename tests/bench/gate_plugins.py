@@ -93,13 +93,13 @@ TARGET, REFERENCE = f"{__name__}:SlowableSleep", f"{__name__}:SteadySleep"
 _RUNS: dict[tuple[float, int], Path] = {}
 
 
-def sleep_profile(repetitions: int = 8):
+def sleep_profile(repetitions: int = 10):
     """ci_cpu cut down to CV-1/small and the two sleep adapters: a run takes a few seconds."""
     from bench.profile import CellSelection, GateConfig, load_profile
 
     return load_profile("ci_cpu").with_overrides(
         adapters=(TARGET, REFERENCE), cells=(CellSelection("CV-1", ("small",)),),
-        warmup_batches=1, batches=4, repetitions=repetitions,
+        warmup_batches=2, batches=10, repetitions=repetitions,
         gate=GateConfig(mode="relative", reference=REFERENCE, targets=(TARGET,)),
     )
 
