@@ -24,7 +24,7 @@ from rich.table import Table
 from scipy import stats
 
 from bench.profile import GateConfig
-from bench.store import load_records
+from bench.store import find_run, load_records
 
 REGRESSION, IMPROVEMENT, NO_CHANGE = "regression", "improvement", "no change"
 UNRELIABLE, INCOMPARABLE, FAILED = "unreliable", "incomparable", "failed"
@@ -64,9 +64,14 @@ class ResultSet:
         return names.pop() if len(names) == 1 else None
 
 
-def load_results(path: str | Path) -> ResultSet:
-    """Loads a run folder, its ``results.jsonl``, or a baseline ``.jsonl`` file."""
+def load_results(path: str | Path, runs_root: Path = Path("results/runs")) -> ResultSet:
+    """Loads a run folder, its ``results.jsonl``, a run id under ``runs_root``, or a baseline ``.jsonl``."""
     path = Path(path)
+    if not path.exists():
+        try:
+            path = find_run(path, runs_root)
+        except FileNotFoundError as e:
+            raise ResultsError(str(e)) from None
     file = path / "results.jsonl" if path.is_dir() else path
     if not file.is_file():
         what = "run folder without results.jsonl" if path.is_dir() else "no such file"
