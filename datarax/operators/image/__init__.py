@@ -21,7 +21,7 @@ from datarax.operators.image.functional import (
     resize_region,
     sample_affine,
     sample_crop_offset,
-    sample_factor,
+    sample_factors,
     sample_resized_crop_box,
 )
 from datarax.operators.image.ops import (

@@ -5,7 +5,8 @@ resampling is bilinear with half-pixel centres and edge clamping, computed as tw
 interpolation matrices (rows, then columns) so it runs as matmuls rather than gathers; crops
 follow torchvision's ``RandomResizedCrop`` parameter sampling (10 attempts, then a centre
 crop). Stochastic transforms split into ``sample_*`` (parameters from a key) and a
-deterministic ``apply``, so each half can be checked on its own.
+deterministic part, so each half can be checked on its own. Each sampler makes a single draw
+from its key: every traced threefry costs XLA compile time, not just run time.
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ def sample_resized_crop_box(
     attempts: int = 10,
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Returns ``(top, left, crop_h, crop_w)`` as int32 scalars."""
-    k_area, k_ratio, k_top, k_left = jax.random.split(key, 4)
+    u = jax.random.uniform(key, (2 * attempts + 2,))
     area = height * width
-    target_area = area * jax.random.uniform(k_area, (attempts,), minval=scale[0], maxval=scale[1])
-    log_ratio = jax.random.uniform(
-        k_ratio, (attempts,), minval=math.log(ratio[0]), maxval=math.log(ratio[1])
-    )
-    aspect = jnp.exp(log_ratio)
+    target_area = area * (scale[0] + (scale[1] - scale[0]) * u[:attempts])
+    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
+    aspect = jnp.exp(log_lo + (log_hi - log_lo) * u[attempts : 2 * attempts])
     w = jnp.round(jnp.sqrt(target_area * aspect)).astype(jnp.int32)
     h = jnp.round(jnp.sqrt(target_area / aspect)).astype(jnp.int32)
     valid = (w > 0) & (w <= width) & (h > 0) & (h <= height)
@@ -43,7 +42,7 @@ def sample_resized_crop_box(
     found = valid.any()
     crop_h = jnp.where(found, h[first], fallback_h)
     crop_w = jnp.where(found, w[first], fallback_w)
-    u_top, u_left = jax.random.uniform(k_top), jax.random.uniform(k_left)
+    u_top, u_left = u[2 * attempts], u[2 * attempts + 1]
     top = jnp.where(found, jnp.floor(u_top * (height - crop_h + 1)), (height - crop_h) // 2)
     left = jnp.where(found, jnp.floor(u_left * (width - crop_w + 1)), (width - crop_w) // 2)
     return top.astype(jnp.int32), left.astype(jnp.int32), crop_h, crop_w
@@ -112,9 +111,9 @@ def random_resized_crop(
 
 def sample_crop_offset(key: jax.Array, height: int, width: int, size: tuple[int, int]):
     """Uniform ``(top, left)`` of a ``size`` window inside a ``height × width`` image."""
-    k_top, k_left = jax.random.split(key)
-    top = jax.random.randint(k_top, (), 0, height - size[0] + 1)
-    left = jax.random.randint(k_left, (), 0, width - size[1] + 1)
+    u = jax.random.uniform(key, (2,))
+    spans = jnp.array([height - size[0] + 1, width - size[1] + 1], jnp.float32)
+    top, left = jnp.minimum(jnp.floor(u * spans), spans - 1).astype(jnp.int32)
     return top, left
 
 
@@ -172,21 +171,23 @@ def adjust_saturation(image, factor, max_value: float = 1.0):
     return _blend(image, grayscale(image), factor, max_value)
 
 
-def sample_factor(key: jax.Array, strength: float) -> jax.Array:
-    """A factor uniform in ``[max(0, 1 - strength), 1 + strength]``."""
-    return jax.random.uniform(key, (), minval=max(0.0, 1.0 - strength), maxval=1.0 + strength)
+def sample_factors(key: jax.Array, strengths: tuple[float, ...]) -> jax.Array:
+    """One factor per strength ``s``, uniform in ``[max(0, 1 - s), 1 + s]``."""
+    low = jnp.array([max(0.0, 1.0 - s) for s in strengths], jnp.float32)
+    high = jnp.array([1.0 + s for s in strengths], jnp.float32)
+    return low + (high - low) * jax.random.uniform(key, (len(strengths),))
 
 
 def color_jitter(image, key, brightness=0.0, contrast=0.0, saturation=0.0, max_value=1.0):
     """Brightness, contrast, saturation with factors from ``key``, in that fixed order."""
-    k_b, k_c, k_s = jax.random.split(key, 3)
+    factors = sample_factors(key, (brightness, contrast, saturation))
     image = image.astype(jnp.float32)
     if brightness:
-        image = adjust_brightness(image, sample_factor(k_b, brightness), max_value)
+        image = adjust_brightness(image, factors[0], max_value)
     if contrast:
-        image = adjust_contrast(image, sample_factor(k_c, contrast), max_value)
+        image = adjust_contrast(image, factors[1], max_value)
     if saturation:
-        image = adjust_saturation(image, sample_factor(k_s, saturation), max_value)
+        image = adjust_saturation(image, factors[2], max_value)
     return image
 
 
@@ -215,7 +216,7 @@ def affine(image: jax.Array, matrix: jax.Array) -> jax.Array:
     src = matrix[:, :2] @ points + matrix[:, 2:] + centre[:, None]
     y0, x0 = jnp.floor(src[0]), jnp.floor(src[1])
     fy, fx = src[0] - y0, src[1] - x0
-    flat = image.astype(jnp.float32).reshape(height * width, channels)
+    flat = jnp.asarray(image, jnp.float32).reshape(height * width, channels)
     out = jnp.zeros((height * width, channels), jnp.float32)
     for dy, dx, weight in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
         y, x = (y0 + dy).astype(jnp.int32), (x0 + dx).astype(jnp.int32)
@@ -227,11 +228,11 @@ def affine(image: jax.Array, matrix: jax.Array) -> jax.Array:
 
 def sample_affine(key, degrees: float, translate: tuple[float, float], scale: tuple[float, float], height: int, width: int):
     """``(angle, (ty, tx), scale)``: angle in ``±degrees``, shifts in ``±translate × size``."""
-    k_angle, k_shift, k_scale = jax.random.split(key, 3)
-    angle = jax.random.uniform(k_angle, (), minval=-degrees, maxval=degrees)
+    u = jax.random.uniform(key, (4,))
+    angle = degrees * (2.0 * u[0] - 1.0)
     limit = jnp.array([translate[0] * height, translate[1] * width], jnp.float32)
-    shift = jax.random.uniform(k_shift, (2,), minval=-1.0, maxval=1.0) * limit
-    factor = jax.random.uniform(k_scale, (), minval=scale[0], maxval=scale[1])
+    shift = (2.0 * u[1:3] - 1.0) * limit
+    factor = scale[0] + (scale[1] - scale[0]) * u[3]
     return angle, shift, factor
 
 

@@ -191,7 +191,7 @@ class RandomBrightnessConfig(FieldConfig):
 class RandomBrightness(FieldOperator):
     def transform(self, image, key):
         c = self.config
-        return F.adjust_brightness(image.astype(jnp.float32), F.sample_factor(key, c.strength), c.max_value)
+        return F.adjust_brightness(image.astype(jnp.float32), F.sample_factors(key, (c.strength,))[0], c.max_value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,7 +204,7 @@ class RandomContrastConfig(RandomBrightnessConfig):
 class RandomContrast(FieldOperator):
     def transform(self, image, key):
         c = self.config
-        return F.adjust_contrast(image.astype(jnp.float32), F.sample_factor(key, c.strength), c.max_value)
+        return F.adjust_contrast(image.astype(jnp.float32), F.sample_factors(key, (c.strength,))[0], c.max_value)
 
 
 @dataclasses.dataclass(frozen=True)
