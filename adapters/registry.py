@@ -17,6 +17,16 @@ ENTRY_POINT_GROUP = "datarax_bench.adapters"
 BUILTIN: dict[str, str] = {
     "datarax": "adapters.datarax_adapter:DataraxAdapter",
     "numpy": "adapters.numpy_adapter:NumpyAdapter",
+    "grain": "adapters.grain_adapter:GrainAdapter",
+    "tfdata": "adapters.tfdata_adapter:TfDataAdapter",
+    "torch": "adapters.torch_adapter:TorchAdapter",
+    "dali": "adapters.dali_adapter:DaliAdapter",
+    "ray": "adapters.ray_adapter:RayAdapter",
+    "spdl": "adapters.spdl_adapter:SpdlAdapter",
+    "jax_dataloader": "adapters.jax_dataloader_adapter:JaxDataloaderAdapter",
+    "hf_datasets": "adapters.hf_datasets_adapter:HfDatasetsAdapter",
+    "webdataset": "adapters.webdataset_adapter:WebDatasetAdapter",
+    "litdata": "adapters.litdata_adapter:LitDataAdapter",
 }
 
 

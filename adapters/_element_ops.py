@@ -1,0 +1,155 @@
+"""The scenarios' transforms on one record, in NumPy, for loaders without their own operators.
+
+Random parameters come from ``record_uniforms``: a counter-based hash of (seed, epoch, record
+id), so a record's augmentation does not depend on batch size, worker count or arrival order,
+and every loader using this module draws the same crop for the same record. Deterministic
+transforms broadcast over a leading batch axis with the same values as per record, so a loader
+whose idiom is a batch-level map applies them to the whole batch at once; stochastic ones run
+record by record.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from scenarios import Transform
+from scenarios.reference import image, tabular, text
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+CROP_UNIFORMS = 22  # 10 attempts × (area, aspect) + (top, left)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer: a bijective avalanche on uint64."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def record_uniforms(seed: int, epoch: int, ids: np.ndarray, count: int) -> np.ndarray:
+    """``[len(ids), count]`` float64 uniforms in [0, 1), a pure function of (seed, epoch, id)."""
+    with np.errstate(over="ignore"):
+        key = _mix(np.array([seed], np.uint64) * _GOLDEN + np.uint64(epoch))
+        per_record = _mix(key ^ (np.asarray(ids, np.uint64)[:, None] * _GOLDEN))
+        bits = _mix(per_record + np.arange(1, count + 1, dtype=np.uint64) * _GOLDEN)
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def crop_box(u: Sequence[float], height: int, width: int, scale, ratio) -> tuple[int, int, int, int]:
+    """``(top, left, crop_h, crop_w)`` by RandomResizedCrop's sampling: 10 tries, then a centre crop."""
+    area = height * width
+    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
+    for attempt in range(10):
+        target = area * (scale[0] + (scale[1] - scale[0]) * u[2 * attempt])
+        aspect = math.exp(log_lo + (log_hi - log_lo) * u[2 * attempt + 1])
+        w, h = round(math.sqrt(target * aspect)), round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            return int(u[20] * (height - h + 1)), int(u[21] * (width - w + 1)), h, w
+    in_ratio = width / height
+    h, w = height, width
+    if in_ratio < ratio[0]:
+        h = int(round(width / ratio[0]))
+    elif in_ratio > ratio[1]:
+        w = int(round(height * ratio[1]))
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _neighbours(start: int, length: int, out: int, limit: int):
+    """Source indices and weights of ``out`` half-pixel-centred samples of ``[start, start+length)``,
+    clamped to the image; the same float32 arithmetic as ``scenarios.reference.image``."""
+    coords = np.float32(start) + (np.arange(out, dtype=np.float32) + 0.5) * (np.float32(length) / out)
+    coords -= 0.5
+    np.maximum(coords, 0.0, out=coords)
+    np.minimum(coords, limit - 1.0, out=coords)
+    low = coords.astype(np.intp)  # coords >= 0: truncation is floor
+    return low, np.minimum(low + 1, limit - 1), (coords - low).astype(np.float32)
+
+
+def resized_crop(img: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resample of an HWC image's ``box`` to ``size``: along x on the rows the box
+    touches, then along y (the reference's order, so the values agree bit for bit)."""
+    top, left, crop_h, crop_w = box
+    y0, y1, fy = _neighbours(top, crop_h, size[0], img.shape[0])
+    x0, x1, fx = _neighbours(left, crop_w, size[1], img.shape[1])
+    first = int(y0[0])
+    rows = img[first : int(y1[-1]) + 1].astype(np.float32)
+    fx = fx[None, :, None]
+    across = rows[:, x0] * (1 - fx) + rows[:, x1] * fx  # [rows, out_w, C] float32
+    fy = fy[:, None, None]
+    return across[y0 - first] * (1 - fy) + across[y1 - first] * fy
+
+
+def _random_resized_crop(img, u, *, size, scale, ratio):
+    return resized_crop(img, crop_box(u.tolist(), img.shape[0], img.shape[1], scale, ratio), tuple(size))
+
+
+def _random_horizontal_flip(img, u, *, p):
+    return img[:, ::-1] if u[0] < p else img
+
+
+# name → (uniforms per record, fn(value, uniforms, **params)); deterministic ones take u=None
+# and accept a leading batch axis.
+OPS: dict[str, tuple[int, Callable[..., Any]]] = {
+    "random_resized_crop": (CROP_UNIFORMS, _random_resized_crop),
+    "random_horizontal_flip": (1, _random_horizontal_flip),
+    "normalize": (0, lambda x, u, *, scale, mean, std: image.normalize(x, mean, std, scale)),
+    "shift_tokens": (0, lambda w, u: text.shift_tokens(w)),
+    "standardize": (0, lambda x, u, *, mean, std: tabular.standardize(x, mean, std)),
+}
+
+
+def _put(out: dict, field: str, result) -> None:
+    if isinstance(result, dict):  # the transform replaces its field with new ones
+        del out[field]
+        out.update(result)
+    else:
+        out[field] = result
+
+
+class RecordTransform:
+    """A scenario's transforms with its exact parameters; picklable (spawned workers use it)."""
+
+    def __init__(self, transforms: Sequence[Transform], seed: int):
+        unknown = [t.name for t in transforms if t.name not in OPS]
+        if unknown:
+            raise ValueError(f"no NumPy element op for {unknown}; known: {sorted(OPS)}")
+        self.transforms = tuple(transforms)
+        self.seed = seed
+        self._offsets, offset = [], 0
+        for t in self.transforms:
+            self._offsets.append(offset)
+            offset += OPS[t.name][0]
+        self.uniform_count = offset
+
+    @property
+    def stochastic(self) -> bool:
+        return self.uniform_count > 0
+
+    def uniforms(self, epoch: int, ids: np.ndarray) -> np.ndarray:
+        return record_uniforms(self.seed, epoch, ids, self.uniform_count)
+
+    def __call__(self, record: Mapping[str, np.ndarray], uniforms: np.ndarray | None) -> dict:
+        """One record's output; ``uniforms`` is its row of ``self.uniforms`` (None if deterministic)."""
+        out = dict(record)
+        for t, offset in zip(self.transforms, self._offsets):
+            count, fn = OPS[t.name]
+            u = uniforms[offset : offset + count] if count else None
+            _put(out, t.field, fn(out[t.field], u, **t.kwargs))
+        return out
+
+    def batch(self, batch: Mapping[str, np.ndarray], ids: np.ndarray, epoch: int) -> dict:
+        """A batch's output with per-record semantics: stochastic steps loop over records."""
+        out = dict(batch)
+        u = self.uniforms(epoch, ids) if self.stochastic else None
+        for t, offset in zip(self.transforms, self._offsets):
+            count, fn = OPS[t.name]
+            value = out[t.field]
+            if count:
+                rows = [fn(value[i], u[i, offset : offset + count], **t.kwargs) for i in range(len(ids))]
+                _put(out, t.field, np.stack(rows))
+            else:
+                _put(out, t.field, fn(value, None, **t.kwargs))
+        return out

@@ -1,0 +1,81 @@
+"""What the peer adapters share: records read by id, the epoch order, cached format conversions.
+
+Not an adapter: peers import it so that every loader reads the same memory-mapped ``.npy``
+files, shuffles with the same seeded permutation where it takes an order from outside, and
+converts data to its own format once per scenario variant.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+_DONE = "COMPLETE"
+
+
+class NpyRecords:
+    """Random access to a job's records; pickles as file paths, so workers map the files again.
+
+    ``records[i]`` is one record (a dict of arrays); ``records.gather(ids)`` one batch, read with
+    one vectorized gather per field.
+    """
+
+    def __init__(self, paths: Mapping[str, str]):
+        self._paths = dict(paths)
+        self._arrays: dict[str, np.ndarray] | None = None
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:
+            self._arrays = {k: np.load(p, mmap_mode="r") for k, p in self._paths.items()}
+        return self._arrays
+
+    def __len__(self) -> int:
+        return len(next(iter(self.arrays.values())))
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        return {k: np.array(a[index]) for k, a in self.arrays.items()}
+
+    def gather(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: a[ids] for k, a in self.arrays.items()}
+
+    def __getstate__(self):
+        return {"_paths": self._paths, "_arrays": None}
+
+
+def epoch_order(num_records: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
+    """Record ids of one epoch: a permutation seeded by ``(seed, epoch)``, or 0..n-1."""
+    if not shuffle:
+        return np.arange(num_records)
+    return np.random.default_rng([seed, epoch]).permutation(num_records)
+
+
+def converted(data: Mapping[str, str], peer: str, write: Callable[[Path], None]) -> Path:
+    """A folder with ``data`` converted to ``peer``'s format, written once and reused.
+
+    The folder sits next to the job's ``.npy`` files (which are unique per scenario, variant,
+    seed and spec). ``write(tmp)`` fills a temporary folder that is renamed into place with a
+    completion marker, so a crash never leaves a half-written conversion that a later run
+    would trust.
+    """
+    folder = Path(next(iter(data.values()))).parent / peer
+    if (folder / _DONE).is_file():
+        return folder
+    tmp = Path(tempfile.mkdtemp(prefix=f".{peer}.", dir=folder.parent))
+    try:
+        write(tmp)
+        (tmp / _DONE).touch()
+        if folder.exists() and not (folder / _DONE).is_file():  # a crashed earlier attempt
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder

@@ -1,0 +1,114 @@
+"""NVIDIA DALI: ``external_source`` of shuffled batches → DALI CPU operators, ``job.cpu_budget`` threads.
+
+Every transform is a DALI operator working per sample: ``random_resized_crop`` (bilinear, no
+antialiasing, float output), flip + normalize fused in ``crop_mirror_normalize`` (its mirror
+flag a per-sample ``coin_flip``), ``normalize`` with per-column mean/stddev, and slicing for
+token shifts. ``device_id=None`` runs DALI without a GPU (the only CPU-only mode DALI 2.x
+accepts); on a GPU machine the same graph would move to ``device="gpu"``. The pipeline is
+built per iterator, so a fresh iterator restarts the same seeded stream.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any, Iterator
+
+import numpy as np
+
+from adapters._records import NpyRecords, epoch_order
+from adapters.base import Adapter, Job
+from scenarios import Scenario, Variant
+
+SUPPORTED = frozenset({"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize"})
+
+
+def _batches(records: NpyRecords, fields: list[str], job: Job):
+    """Endless ``(field batches...)`` tuples, epoch after epoch, in the job's seeded order."""
+    variant = job.variant
+    n, batch_size = variant.num_records, variant.batch_size
+    epoch = 0
+    while True:
+        order = epoch_order(n, job.seed, epoch, job.shuffle)
+        for i in range(n // batch_size):
+            batch = records.gather(order[i * batch_size : (i + 1) * batch_size])
+            yield tuple(batch[f] for f in fields)
+        epoch += 1
+
+
+def _graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
+    """Applies the scenario's transforms to the named DataNodes with DALI operators."""
+    mirror = None  # a pending flip, fused into the following normalize when there is one
+    for t in job.scenario.transforms(job.variant):
+        kw, x = t.kwargs, nodes.pop(t.field)
+        if t.name == "random_resized_crop":
+            x = fn.random_resized_crop(
+                x, size=list(kw["size"]), random_area=list(kw["scale"]), random_aspect_ratio=list(kw["ratio"]),
+                num_attempts=10, interp_type=types.INTERP_LINEAR, antialias=False, dtype=types.FLOAT,
+            )
+        elif t.name == "random_horizontal_flip":
+            mirror = fn.random.coin_flip(probability=kw["p"])
+            nodes[t.field] = x
+            continue
+        elif t.name == "normalize":
+            scale = kw["scale"]
+            x = fn.crop_mirror_normalize(
+                x, mirror=0 if mirror is None else mirror, dtype=types.FLOAT, output_layout="HWC",
+                mean=[m / scale for m in kw["mean"]], std=[s / scale for s in kw["std"]],
+            )
+            mirror = None
+        elif t.name == "standardize":
+            mean, std = (np.asarray(kw[k], np.float32) for k in ("mean", "std"))
+            x = fn.normalize(x, mean=mean, stddev=std, dtype=types.FLOAT)
+        elif t.name == "shift_tokens":
+            nodes.update(inputs=x[:-1], targets=x[1:])
+            continue
+        nodes[t.field] = x
+    if mirror is not None:
+        field = next(t.field for t in job.scenario.transforms(job.variant) if t.name == "random_horizontal_flip")
+        nodes[field] = fn.flip(nodes[field], horizontal=mirror)
+    return nodes
+
+
+class DaliAdapter(Adapter):
+    name = "dali"
+
+    def version(self) -> str:
+        return importlib.metadata.version("nvidia-dali-cuda120")
+
+    def available(self) -> str | None:
+        try:
+            import nvidia.dali  # noqa: F401
+        except ImportError as e:
+            return f"nvidia.dali is not importable: {e}"
+        return None
+
+    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
+        missing = [t.name for t in scenario.transforms(variant) if t.name not in SUPPORTED]
+        return f"no DALI operator for {missing}" if missing else None
+
+    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        from nvidia.dali import fn, pipeline, types
+
+        variant = job.variant
+        fields = [f.name for f in job.scenario.input_fields(variant)]
+        layouts = ["HWC" if len(f.shape) == 3 else "" for f in job.scenario.input_fields(variant)]
+        pipe = pipeline.Pipeline(
+            batch_size=variant.batch_size, num_threads=job.cpu_budget, device_id=None, seed=job.seed, prefetch_queue_depth=2
+        )
+        with pipe:
+            inputs = fn.external_source(
+                source=_batches(NpyRecords(job.data), fields, job), num_outputs=len(fields), batch=True, layout=layouts
+            )
+            outputs = _graph(fn, types, job, dict(zip(fields, inputs)))
+            names = list(outputs)
+            pipe.set_outputs(*outputs.values())
+        pipe.build()
+        return self._run(pipe, names)
+
+    @staticmethod
+    def _run(pipe, names: list[str]) -> Iterator[dict[str, Any]]:
+        try:
+            while True:
+                yield {name: out.as_array() for name, out in zip(names, pipe.run())}
+        finally:
+            del pipe

@@ -1,0 +1,59 @@
+"""jax-dataloader: ``ArrayDataset`` + ``DataLoader(backend="jax")``, transforms on each batch.
+
+The JAX backend shuffles with ``jax.random.permutation`` each epoch (seeded through its
+``Generator``) and slices the arrays by index; it has no transform hook and no workers (it
+ignores ``num_workers``), so the scenario's transforms run on each batch it yields, with
+per-record random parameters keyed by (seed, epoch, record id) — the record ids travel through
+the loader as one more array.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any, Iterator
+
+import numpy as np
+
+from adapters._element_ops import OPS, RecordTransform
+from adapters.base import Adapter, Job
+from scenarios import Scenario, Variant
+
+
+class JaxDataloaderAdapter(Adapter):
+    name = "jax_dataloader"
+
+    def version(self) -> str:
+        return importlib.metadata.version("jax-dataloader")
+
+    def available(self) -> str | None:
+        try:
+            import jax_dataloader  # noqa: F401
+        except ImportError as e:
+            return f"jax_dataloader is not importable: {e}"
+        return None
+
+    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
+        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
+        return f"no NumPy element op for {missing}" if missing else None
+
+    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        import jax_dataloader as jdl
+
+        variant = job.variant
+        transform = RecordTransform(job.scenario.transforms(variant), job.seed)
+        arrays = job.arrays()
+        fields = list(arrays)
+        dataset = jdl.ArrayDataset(np.arange(variant.num_records), *arrays.values())
+        loader = jdl.DataLoader(
+            dataset,
+            "jax",
+            batch_size=variant.batch_size,
+            shuffle=job.shuffle,
+            drop_last=True,
+            generator=jdl.Generator().manual_seed(job.seed),
+        )
+        epoch = 0
+        while True:
+            for ids, *values in loader:
+                yield transform.batch(dict(zip(fields, values)), ids, epoch)
+            epoch += 1

@@ -1,0 +1,107 @@
+"""LitData: ``optimize`` once into chunks → ``StreamingDataset`` + ``StreamingDataLoader``.
+
+Records (plus their ids) are written once per scenario variant with ``litdata.optimize``.
+Reading follows LitData's docs: a ``StreamingDataset`` subclass whose ``__getitem__`` applies
+the transforms to each record (random parameters keyed by (seed, epoch, record id), the epoch
+being the dataset's own ``current_epoch``), seeded chunk + item shuffling, and a
+``StreamingDataLoader`` with ``job.cpu_budget`` workers and ``drop_last``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from adapters._element_ops import OPS, RecordTransform
+from adapters._records import NpyRecords, converted
+from adapters.base import Adapter, Job
+from scenarios import Scenario, Variant
+
+ID = "__record_id__"
+CHUNKS = 32  # enough chunks for every worker to get several and for shuffling to mix them
+CHUNK_BYTES = (256 << 10, 64 << 20)  # bounds; 64 MB is LitData's own default
+
+
+def _record(records: NpyRecords, index: int) -> dict[str, Any]:
+    return {ID: index, **records[index]}
+
+
+@functools.cache
+def _dataset_class():
+    """Defined on first use so that importing this module does not import litdata (and torch)."""
+    from litdata import StreamingDataset
+
+    class TransformedStream(StreamingDataset):
+        """A ``StreamingDataset`` that runs the scenario's transforms on each record it reads."""
+
+        def __init__(self, folder: str, transform: RecordTransform, shuffle: bool):
+            super().__init__(folder, shuffle=shuffle, seed=transform.seed, drop_last=True)
+            self.record_transform = transform
+
+        def __getitem__(self, index):
+            record = super().__getitem__(index)
+            record_id = record.pop(ID)
+            t = self.record_transform
+            uniforms = t.uniforms(self.current_epoch, np.array([record_id]))[0] if t.stochastic else None
+            return t(record, uniforms)
+
+    TransformedStream.__module__, TransformedStream.__qualname__ = __name__, "TransformedStream"
+    return TransformedStream
+
+
+def __getattr__(name: str):
+    # Spawned loader workers unpickle ``adapters.litdata_adapter.TransformedStream`` by name.
+    if name == "TransformedStream":
+        return _dataset_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class LitDataAdapter(Adapter):
+    name = "litdata"
+
+    def version(self) -> str:
+        return importlib.metadata.version("litdata")
+
+    def available(self) -> str | None:
+        try:
+            import litdata  # noqa: F401
+        except ImportError as e:
+            return f"litdata is not importable: {e}"
+        return None
+
+    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
+        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
+        return f"no NumPy element op for {missing}" if missing else None
+
+    def prepare(self, job: Job) -> Path:
+        """Writes LitData chunks once per scenario variant; returns their folder."""
+        import litdata
+
+        def write(folder: Path) -> None:
+            total = sum(a.nbytes for a in job.arrays().values())
+            litdata.optimize(
+                fn=functools.partial(_record, NpyRecords(job.data)),
+                inputs=list(range(job.variant.num_records)),
+                output_dir=str(folder),
+                chunk_bytes=int(min(max(total // CHUNKS, CHUNK_BYTES[0]), CHUNK_BYTES[1])),
+                num_workers=job.cpu_budget,
+                verbose=False,
+            )
+
+        return converted(job.data, f"litdata-{CHUNKS}chunks", write)
+
+    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        from litdata import StreamingDataLoader
+
+        folder = self.prepare(job)
+        transform = RecordTransform(job.scenario.transforms(job.variant), job.seed)
+        dataset = _dataset_class()(str(folder), transform, job.shuffle)
+        loader = StreamingDataLoader(
+            dataset, batch_size=job.variant.batch_size, num_workers=job.cpu_budget, drop_last=True
+        )
+        while True:  # each pass over the loader is one epoch; it advances the dataset's epoch
+            yield from loader

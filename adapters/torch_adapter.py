@@ -1,0 +1,146 @@
+"""PyTorch ``DataLoader``: a batch sampler of shuffled ids → batched ``__getitems__`` in workers.
+
+The dataset reads a whole batch with one gather (``__getitems__``), then runs random
+per-record work (crop, flip) record by record in torch ops (``interpolate`` bilinear with
+``align_corners=False``, ``flip``; no torchvision) and deterministic work on the whole batch.
+Random parameters are keyed by (seed, epoch, record id): the batch sampler hands each batch its
+epoch, so the result does not depend on the worker count. Per-record work runs in
+``job.cpu_budget`` persistent worker processes; cheap vectorized work (no random transform)
+runs in-process (``num_workers=0``), which the PyTorch docs' own guidance favours for
+in-memory data.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any, Iterator
+
+from adapters._element_ops import crop_box, record_uniforms
+from adapters._records import NpyRecords, epoch_order
+from adapters.base import Adapter, Job
+from scenarios import Scenario, Transform, Variant
+
+UNIFORMS = {"random_resized_crop": 22, "random_horizontal_flip": 1}
+SUPPORTED = frozenset({*UNIFORMS, "normalize", "shift_tokens", "standardize"})
+
+
+class EpochBatches:
+    """Batch sampler yielding ``(epoch, ids)``; ``set_epoch`` picks the permutation."""
+
+    def __init__(self, num_records: int, batch_size: int, seed: int, shuffle: bool):
+        self.num_records, self.batch_size, self.seed, self.shuffle = num_records, batch_size, seed, shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_records // self.batch_size
+
+    def __iter__(self):
+        order = epoch_order(self.num_records, self.seed, self.epoch, self.shuffle)
+        for i in range(len(self)):
+            yield self.epoch, order[i * self.batch_size : (i + 1) * self.batch_size]
+
+
+def _apply(torch, t: Transform, value, u):
+    kw = t.kwargs
+    if t.name == "random_resized_crop":
+        top, left, h, w = crop_box(u.tolist(), value.shape[0], value.shape[1], kw["scale"], kw["ratio"])
+        window = value[top : top + h, left : left + w].permute(2, 0, 1)[None].float()
+        resized = torch.nn.functional.interpolate(window, size=tuple(kw["size"]), mode="bilinear", align_corners=False)
+        return resized[0].permute(1, 2, 0)
+    if t.name == "random_horizontal_flip":
+        return value.flip(1) if u[0] < kw["p"] else value
+    if t.name == "normalize":
+        mean, std = torch.tensor(kw["mean"]), torch.tensor(kw["std"])
+        return (value.float() * kw["scale"] - mean) / std
+    if t.name == "standardize":
+        return (value.float() - torch.tensor(kw["mean"])) / torch.tensor(kw["std"])
+    if t.name == "shift_tokens":
+        return {"inputs": value[:, :-1], "targets": value[:, 1:]}
+    raise ValueError(f"no torch implementation of {t.name!r}")
+
+
+class Records:
+    """Map-style dataset over the job's ``.npy`` files with a batched ``__getitems__``."""
+
+    def __init__(self, records: NpyRecords, transforms: tuple[Transform, ...], seed: int):
+        self.records, self.transforms, self.seed = records, transforms, seed
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitems__(self, request) -> dict[str, Any]:
+        import torch
+
+        epoch, ids = request
+        batch = {k: torch.from_numpy(v) for k, v in self.records.gather(ids).items()}
+        count = sum(UNIFORMS.get(t.name, 0) for t in self.transforms)
+        u = record_uniforms(self.seed, epoch, ids, count) if count else None
+        offset = 0
+        for t in self.transforms:
+            value = batch.pop(t.field)
+            if t.name in UNIFORMS:
+                n = UNIFORMS[t.name]
+                out = torch.stack([_apply(torch, t, value[i], u[i, offset : offset + n]) for i in range(len(ids))])
+                offset += n
+            else:
+                out = _apply(torch, t, value, None)
+            batch.update(out if isinstance(out, dict) else {t.field: out})
+        return batch
+
+
+def _as_is(batch):
+    return batch
+
+
+class TorchAdapter(Adapter):
+    name = "torch"
+
+    def __init__(self):
+        self._loaders: dict[tuple, Any] = {}
+
+    def version(self) -> str:
+        return importlib.metadata.version("torch")
+
+    def available(self) -> str | None:
+        try:
+            import torch  # noqa: F401
+        except ImportError as e:
+            return f"torch is not importable: {e}"
+        return None
+
+    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
+        missing = [t.name for t in scenario.transforms(variant) if t.name not in SUPPORTED]
+        return f"no torch implementation of {missing}" if missing else None
+
+    def _loader(self, job: Job):
+        import torch
+
+        key = (job.scenario_id, job.variant_name, tuple(sorted(job.data.items())), job.seed, job.shuffle, job.cpu_budget)
+        if key not in self._loaders:
+            torch.set_num_threads(job.cpu_budget)
+            variant = job.variant
+            transforms = job.scenario.transforms(variant)
+            workers = job.cpu_budget if any(t.name in UNIFORMS for t in transforms) else 0
+            sampler = EpochBatches(variant.num_records, variant.batch_size, job.seed, job.shuffle)
+            self._loaders[key] = torch.utils.data.DataLoader(
+                Records(NpyRecords(job.data), transforms, job.seed),
+                batch_sampler=sampler,
+                collate_fn=_as_is,
+                num_workers=workers,
+                persistent_workers=workers > 0,
+            )
+        return self._loaders[key]
+
+    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        loader = self._loader(job)
+        epoch = 0
+        while True:
+            loader.batch_sampler.set_epoch(epoch)
+            yield from loader
+            epoch += 1
+
+    def close(self) -> None:
+        self._loaders.clear()  # drops the loaders' iterators, which stop persistent workers
