@@ -1,8 +1,9 @@
 """The regression gate: fail only on a confirmed regression, and never pass silently.
 
 Outcomes and exit codes: ``pass`` (0); ``regression`` (1): a target cell's p is below the
-threshold *and* its time per element grew beyond the effect floor, or a target cell that
-ran in the baseline fails now; ``undecided`` (3): a target cell has no comparable baseline,
+threshold *and* its time per element grew beyond the effect floor, in the run and in each of
+``confirm_runs`` fresh re-runs of that cell (:func:`confirm`), or a target cell that ran in
+the baseline fails now; ``undecided`` (3): a target cell has no comparable baseline,
 no reference, or too few repetitions to reach the threshold. Undecided is an error unless
 ``allow_missing``, in which case it is reported and passes.
 """
@@ -13,10 +14,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from bench.compare import (
-    FAILED, INCOMPARABLE, REGRESSION, UNRELIABLE, Comparison, ResultSet, compare, markdown_table,
-)
 from bench.baseline import write_text_atomic
+from bench.compare import (
+    FAILED, INCOMPARABLE, NO_CHANGE, REGRESSION, UNRELIABLE, Comparison, ResultSet, compare,
+    load_results, markdown_table,
+)
 from bench.profile import GateConfig, ProfileError, load_profile
 from bench.store import write_json_atomic
 
@@ -37,6 +39,8 @@ def gate_config(run: ResultSet, **overrides: Any) -> GateConfig:
     kept = {k: v for k, v in overrides.items() if v is not None}
     if "targets" in kept:
         kept["targets"] = tuple(kept["targets"])
+    if kept.get("confirm_runs", 0) < 0:
+        raise ProfileError(f"confirm runs must be >= 0, got {kept['confirm_runs']}")
     config = dataclasses.replace(config, **kept)
     if config.reference in config.targets:
         raise ProfileError(f"reference adapter {config.reference!r} cannot also be a target ({', '.join(config.targets)})")
@@ -98,6 +102,45 @@ def run_gate(
     return GateReport(run, baseline, config, tuple(comparisons), allow_missing, tuple(notes))
 
 
+def confirm(report: GateReport, output_root: Path, runs: int | None = None) -> GateReport:
+    """Re-runs each suspected regression's cell (and its reference) ``runs`` times.
+
+    A regression stands only if every re-run flags it too; otherwise the cell becomes
+    "no change" with a reason naming the re-runs. Re-runs use the run's stored profile and
+    land in ``output_root``.
+    """
+    from bench.profile import CellSelection, profile_from_dict
+    from bench.runner import run_profile
+
+    runs = report.config.confirm_runs if runs is None else runs
+    suspects = [c for c in report.comparisons if c.verdict == REGRESSION]
+    if not suspects or runs == 0 or "profile" not in report.run.meta:
+        return report
+    c = report.config
+    adapters = tuple(dict.fromkeys(s.key[2] for s in suspects))
+    profile = profile_from_dict(report.run.meta["profile"], str(report.run.path)).with_overrides(
+        adapters=adapters + ((c.reference,) if c.mode == "relative" else ()),
+        cells=tuple(CellSelection(s, (v,)) for s, v in dict.fromkeys(s.key[:2] for s in suspects)),
+    )
+    reruns = [load_results(run_profile(profile, output_root)) for _ in range(runs)]
+    flagged = {s.key: [] for s in suspects}
+    for rerun in reruns:
+        for again in compare(report.baseline, rerun, c, adapters=adapters):
+            if again.key in flagged and again.verdict == REGRESSION:
+                flagged[again.key].append(rerun.label)
+    names = ", ".join(r.label for r in reruns)
+    comparisons = []
+    for cmp in report.comparisons:
+        if cmp.key in flagged:
+            hits = len(flagged[cmp.key])
+            cmp = (dataclasses.replace(cmp, reason=f"confirmed by {hits} re-run(s)") if hits == runs else
+                   dataclasses.replace(cmp, verdict=NO_CHANGE,
+                                       reason=f"flagged, then not reproduced: {hits} of {runs} re-run(s) agreed"))
+        comparisons.append(cmp)
+    note = f"suspected regressions re-measured in {runs} fresh run(s): {names} (under {output_root})"
+    return dataclasses.replace(report, comparisons=tuple(comparisons), notes=report.notes + (note,))
+
+
 _HEADLINES = {
     "pass": "✅ pass: no confirmed regression",
     "regression": "❌ regression",
@@ -118,7 +161,8 @@ def render_markdown(report: GateReport) -> str:
         "",
         f"- mode: **{c.mode}** ({how}); targets: {', '.join(f'`{t}`' for t in c.targets)}",
         f"- a regression needs Mann-Whitney p < {c.p_threshold:g} **and** time per element "
-        f"up by more than {c.min_effect:.0%}",
+        f"up by more than {c.min_effect:.0%}, in the run and in each of {c.confirm_runs} fresh re-run(s) "
+        "of that cell",
         f"- run `{report.run.label}` at commit `{report.run.commit}`",
         "- **no baseline**" if report.baseline is None else
         f"- baseline `{report.baseline.path.name}` from run `{report.baseline.label}` at commit "

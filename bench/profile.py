@@ -30,7 +30,10 @@ class GateConfig:
     p with n repetitions per side is 2 / C(2n, n): 0.0079 at n=5, 0.0022 at n=6, 0.00058 at
     n=7, so p < 0.002 (asv's default) needs at least 7 repetitions on both sides.
     ``mode`` "relative" divides each ``targets`` cell by the ``reference`` adapter's cell of
-    the same run; "absolute" compares raw throughput and needs the same machine.
+    the same run; "absolute" compares raw throughput and needs the same machine. A suspected
+    regression is re-measured ``confirm_runs`` times (fresh runs of just those cells) and
+    fails the gate only if every re-run flags it too: load from other processes shifts a
+    whole cell at once, which samples from within one run cannot show.
     """
 
     mode: str = "relative"
@@ -38,6 +41,7 @@ class GateConfig:
     targets: tuple[str, ...] = ("datarax",)
     p_threshold: float = 0.002
     min_effect: float = 0.10
+    confirm_runs: int = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +193,8 @@ def _parse_gate(raw: Any, source: str) -> GateConfig:
         value = getattr(gate, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
             raise ProfileError(f"{source}: gate.{key} must be a number in ({low:g}, {high:g}), got {value!r}")
+    if isinstance(gate.confirm_runs, bool) or not isinstance(gate.confirm_runs, int) or gate.confirm_runs < 0:
+        raise ProfileError(f"{source}: gate.confirm_runs must be an integer >= 0, got {gate.confirm_runs!r}")
     return gate
 
 

@@ -28,6 +28,9 @@ def register(sub) -> None:
     add_criteria_arguments(gate)
     gate.add_argument("--target", action="append", dest="targets",
                       help="adapter to gate (repeatable; default: the profile's gate.targets, datarax)")
+    gate.add_argument("--confirm", type=int, dest="confirm_runs", metavar="N",
+                      help="fresh re-runs of each suspected regression's cells that must all agree "
+                           "(default: the profile's gate.confirm_runs, 2; 0 trusts the run alone)")
     gate.add_argument("--allow-missing", action="store_true",
                       help="report cells without a comparable baseline but do not fail on them")
     gate.add_argument("--markdown", type=Path, help="verdict file for the PR comment (default: RUN/gate.md)")
@@ -42,7 +45,7 @@ def newest_run(root: Path = Path("results/runs")) -> Path | None:
 def _gate(args: argparse.Namespace, console: Console) -> int:
     from bench.baseline import resolve_baseline
     from bench.compare import ResultsError, load_results, rich_table
-    from bench.gate import gate_config, render_markdown, run_gate, write_verdict
+    from bench.gate import confirm, gate_config, render_markdown, run_gate, write_verdict
     from bench.profile import ProfileError
 
     run_path = args.run or newest_run()
@@ -52,7 +55,8 @@ def _gate(args: argparse.Namespace, console: Console) -> int:
     try:
         run = load_results(run_path)
         config = gate_config(run, mode=args.mode, reference=args.reference, targets=args.targets,
-                             p_threshold=args.p_threshold, min_effect=args.min_effect)
+                             p_threshold=args.p_threshold, min_effect=args.min_effect,
+                             confirm_runs=args.confirm_runs)
     except (ResultsError, ProfileError, TypeError) as e:
         console.print(f"[red]error:[/red] {e}")
         return EXIT_BAD_INPUT
@@ -64,6 +68,10 @@ def _gate(args: argparse.Namespace, console: Console) -> int:
         baseline, note = None, str(e)
     report = run_gate(run, baseline, config, allow_missing=args.allow_missing, notes=(note,) if note else ())
     folder = run.path if run.path.is_dir() else run.path.parent
+    suspects = sum(c.verdict == "regression" for c in report.comparisons)
+    if suspects and config.confirm_runs:
+        console.print(f"re-measuring {suspects} suspected regression(s) in {config.confirm_runs} fresh run(s)…")
+        report = confirm(report, folder / "confirmations")
     markdown = args.markdown or folder / "gate.md"
     write_verdict(report, markdown, folder / "gate.json")
     against = f"baseline {baseline.label}" if baseline else "no baseline"

@@ -100,7 +100,7 @@ def sleep_profile(repetitions: int = 10):
     return load_profile("ci_cpu").with_overrides(
         adapters=(TARGET, REFERENCE), cells=(CellSelection("CV-1", ("small",)),),
         warmup_batches=2, batches=10, repetitions=repetitions,
-        gate=GateConfig(mode="relative", reference=REFERENCE, targets=(TARGET,)),
+        gate=GateConfig(mode="relative", reference=REFERENCE, targets=(TARGET,), confirm_runs=1),
     )
 
 

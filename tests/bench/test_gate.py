@@ -1,6 +1,7 @@
 """gate: exit 1 only on a confirmed regression, never a silent pass, a Markdown verdict."""
 
 import dataclasses
+import itertools
 import json
 import shutil
 
@@ -10,7 +11,7 @@ from bench.cli import main
 from bench.compare import REGRESSION, load_results
 from bench.gate import EXIT_UNDECIDED, MARKER, gate_config, run_gate
 from bench.profile import GateConfig, ProfileError, load_profile
-from tests.bench.gate_plugins import TARGET, sleep_run
+from tests.bench.gate_plugins import REFERENCE, SLOWDOWN_ENV, TARGET, sleep_run
 
 
 def _gate(run, baseline, *extra):
@@ -18,23 +19,40 @@ def _gate(run, baseline, *extra):
 
 
 @pytest.mark.parametrize("mode", ["relative", "absolute"])
-def test_25_percent_slower_fails_and_3_percent_passes(mode, tmp_path):
+def test_25_percent_slower_fails_and_3_percent_passes(mode, tmp_path, monkeypatch):
     baseline = sleep_run(1.0)
+    run = tmp_path / "run"
+    shutil.copytree(sleep_run(1.25), run)
     md = tmp_path / "verdict.md"
-    assert _gate(sleep_run(1.25), baseline, "--mode", mode, "--markdown", str(md)) == 1
+    monkeypatch.setenv(SLOWDOWN_ENV, "1.25")  # the confirmation re-run is slow too
+    assert _gate(run, baseline, "--mode", mode, "--markdown", str(md)) == 1
     text = md.read_text()
     assert text.startswith(MARKER) and "❌ regression" in text and "**regression" in text
-    verdict = json.loads((sleep_run(1.25) / "gate.json").read_text())
+    assert "confirmed by 1 re-run(s)" in text
+    verdict = json.loads((run / "gate.json").read_text())
     assert verdict["outcome"] == "regression" and verdict["config"]["mode"] == mode
+    (rerun,) = (run / "confirmations").iterdir()
+    assert {r["adapter"] for r in map(json.loads, (rerun / "results.jsonl").read_text().splitlines())} == (
+        {TARGET, REFERENCE} if mode == "relative" else {TARGET})
+    monkeypatch.delenv(SLOWDOWN_ENV)
     assert _gate(sleep_run(1.03), baseline, "--mode", mode) == 0
     assert "✅ pass" in (sleep_run(1.03) / "gate.md").read_text()
 
 
+def test_a_slowdown_that_does_not_reproduce_is_not_confirmed(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(sleep_run(1.25), run)  # re-runs happen at full speed: a transient slowdown
+    assert _gate(run, sleep_run(1.0)) == 0
+    text = (run / "gate.md").read_text()
+    assert "✅ pass" in text and "not reproduced: 0 of 1 re-run(s) agreed" in text
+    assert _gate(run, sleep_run(1.0), "--confirm", "0") == 1  # the run alone would have failed
+
+
 def test_a_a_relative_gate_passes_ten_of_ten_trials():
-    baseline = load_results(sleep_run(1.0))
+    """Every pair of five runs of the same code: ten A/A comparisons, none a regression."""
+    runs = [load_results(sleep_run(1.0, trial)) for trial in range(5)]
     outcomes = []
-    for trial in range(1, 11):
-        run = load_results(sleep_run(1.0, trial))
+    for baseline, run in itertools.combinations(runs, 2):
         report = run_gate(run, baseline, gate_config(run))
         outcomes.append(report.outcome)
         assert report.comparisons and report.comparisons[0].verdict != REGRESSION, report.comparisons

@@ -38,7 +38,7 @@ def exported(tmp_path_factory):
     """A copy of a slowed run, gated (regression), then exported offline."""
     run = tmp_path_factory.mktemp("wandb") / "run"
     shutil.copytree(sleep_run(1.25), run)
-    assert main(["gate", "--baseline", str(sleep_run(1.0)), str(run)]) == 1
+    assert main(["gate", "--baseline", str(sleep_run(1.0)), str(run), "--confirm", "0"]) == 1
     before = _digest(run / "results.jsonl")
     outcome = export_wandb(run, mode="offline")
     assert outcome.ok, outcome.message
