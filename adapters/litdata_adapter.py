@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import multiprocessing
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,10 +25,13 @@ from scenarios import Scenario, Variant
 ID = "__record_id__"
 CHUNKS = 32  # enough chunks for every worker to get several and for shuffling to mix them
 CHUNK_BYTES = (256 << 10, 64 << 20)  # bounds; 64 MB is LitData's own default
+SPAN = 1024  # records per optimize() work item
 
 
-def _record(records: NpyRecords, index: int) -> dict[str, Any]:
-    return {ID: index, **records[index]}
+def _records(records: NpyRecords, span: tuple[int, int]) -> Iterator[dict[str, Any]]:
+    """``optimize``'s work item: a span of record ids, yielded one record at a time."""
+    for index in range(*span):
+        yield {ID: index, **records[index]}
 
 
 @functools.cache
@@ -83,14 +87,21 @@ class LitDataAdapter(Adapter):
 
         def write(folder: Path) -> None:
             total = sum(a.nbytes for a in job.arrays().values())
-            litdata.optimize(
-                fn=functools.partial(_record, NpyRecords(job.data)),
-                inputs=list(range(job.variant.num_records)),
-                output_dir=str(folder),
-                chunk_bytes=int(min(max(total // CHUNKS, CHUNK_BYTES[0]), CHUNK_BYTES[1])),
-                num_workers=job.cpu_budget,
-                verbose=False,
-            )
+            n = job.variant.num_records
+            spans = [(start, min(start + SPAN, n)) for start in range(0, n, SPAN)]
+            start_method = multiprocessing.get_start_method(allow_none=True)
+            try:
+                litdata.optimize(
+                    fn=functools.partial(_records, NpyRecords(job.data)),
+                    inputs=spans,
+                    output_dir=str(folder),
+                    chunk_bytes=int(min(max(total // CHUNKS, CHUNK_BYTES[0]), CHUNK_BYTES[1])),
+                    num_workers=job.cpu_budget,
+                    start_method="fork",
+                    verbose=False,
+                )
+            finally:  # optimize() forces the process-wide start method; give it back
+                multiprocessing.set_start_method(start_method, force=True)
 
         return converted(job.data, f"litdata-{CHUNKS}chunks", write)
 
