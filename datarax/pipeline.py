@@ -171,7 +171,7 @@ class Pipeline(DataraxModule):
     def _step(self):
         if self._compiled.step is None:
             graphdef, _ = nnx.split(self.stages)
-            self._compiled.step = compile_step(graphdef, [node.name for node in self.stages])
+            self._compiled.step = compile_step(graphdef, tuple(node.name for node in self.stages))
         return self._compiled.step
 
     def __iter__(self) -> Iterator[Batch]:

@@ -8,6 +8,7 @@ calling ``close()``) stops the thread; an exception in the thread is re-raised b
 from __future__ import annotations
 
 import dataclasses
+import functools
 import queue
 import threading
 import weakref
@@ -64,11 +65,14 @@ def host_batches(
             epoch, index = epoch + 1, 0
 
 
-def compile_step(graphdef: nnx.GraphDef, names: Sequence[str]) -> Callable:
+@functools.lru_cache(maxsize=64)
+def compile_step(graphdef: nnx.GraphDef, names: tuple[str, ...]) -> Callable:
     """``step(state, batch, record_ids, epoch) -> batch``: every node traced into one jit.
 
-    Tracing checks that each node keeps the batch dimension, so an operator that drops or
-    adds records fails with its name rather than producing misaligned batches.
+    Cached by graph structure, so pipelines built alike (a restarted job, a benchmark's
+    fresh iterators) share compilations; jit itself caches per batch shape. Tracing checks
+    that each node keeps the batch dimension, so an operator that drops or adds records fails
+    with its name rather than producing misaligned batches.
     """
 
     def step(state, batch, record_ids, epoch):

@@ -91,3 +91,31 @@ def test_deterministic_operator_output_matches_numpy():
     batch = next(iter(Pipeline(_source(), [op], batch_size=8)))
     np.testing.assert_array_equal(batch["x"], np.arange(8, dtype=np.float32) * 2 + 1)
     assert isinstance(batch["x"], jax.Array) and batch["x"].dtype == jnp.float32
+
+
+def test_record_augmentation_does_not_depend_on_the_shard_count():
+    op = _noise_op(seed=11)
+    whole = _noise_by_record(Pipeline(_source(), [op], batch_size=16, shuffle=True, seed=2), 4)
+    shards = {}
+    for k in range(2):
+        shards.update(_noise_by_record(
+            Pipeline(_source(), [op], batch_size=8, shuffle=True, seed=2, shard_index=k, shard_count=2), 4))
+    assert set(shards) == set(whole) == set(range(64))
+    assert all(shards[rid] == whole[rid] for rid in whole)
+
+
+def test_plain_nnx_module_stage_gets_the_dict_batch():
+    class Scale(nnx.Module):
+        def __init__(self):
+            self.factor = nnx.Param(jnp.float32(3.0))
+
+        def __call__(self, batch):
+            return {**batch, "x": batch["x"] * self.factor[...]}
+
+    scale = Scale()
+    pipeline = Pipeline(_source(), [scale], batch_size=8)
+    iterator = iter(pipeline)
+    np.testing.assert_array_equal(next(iterator)["x"], np.arange(8) * 3.0)
+    scale.factor.set_value(jnp.float32(-1.0))  # parameters are read at every batch
+    np.testing.assert_array_equal(next(iterator)["x"], np.arange(8, 16) * -1.0)
+    iterator.close()

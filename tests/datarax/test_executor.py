@@ -1,0 +1,146 @@
+"""The executor: background gather, one compile per batch shape, errors and shutdown."""
+
+import gc
+import threading
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from datarax import Pipeline
+from datarax.operators import ElementOperator, ElementOperatorConfig, OperatorConfig, OperatorModule
+from datarax.sources import MemorySource
+
+
+def _source(n=40):
+    return MemorySource(data={"x": np.arange(n, dtype=np.float32), "id": np.arange(n, dtype=np.int32)})
+
+
+def _prefetch_threads():
+    return [t for t in threading.enumerate() if t.name == "datarax-prefetch" and t.is_alive()]
+
+
+def _wait_until(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+class CountingSource(MemorySource):
+    """Counts gathers; raises on the ``fail_at``-th one."""
+
+    def __init__(self, n=40, fail_at=None):
+        super().__init__(data={"x": np.arange(n, dtype=np.float32)})
+        self.calls, self.fail_at = [0], fail_at
+
+    def gather(self, record_ids, *, epoch=0):
+        self.calls[0] += 1
+        if self.calls[0] == self.fail_at:
+            raise OSError(f"disk vanished at gather {self.fail_at}")
+        return super().gather(record_ids, epoch=epoch)
+
+
+def test_batches_are_jax_arrays_and_prefetching_changes_nothing():
+    def run(prefetch):
+        pipeline = Pipeline(_source(), [], batch_size=8, shuffle=True, seed=2, num_epochs=2, prefetch=prefetch)
+        return list(pipeline)
+
+    threaded, inline = run(2), run(0)
+    assert len(threaded) == len(inline) == 10
+    assert all(isinstance(v, jax.Array) for b in threaded for v in b.values())
+    for a, b in zip(threaded, inline):
+        np.testing.assert_array_equal(a["id"], b["id"])
+
+
+def test_the_host_side_runs_ahead_of_the_consumer():
+    source = CountingSource()
+    iterator = iter(Pipeline(source, [], batch_size=4, prefetch=2))
+    next(iterator)
+    # One batch consumed; the thread fills the queue (2) and holds one more, ready to put.
+    assert _wait_until(lambda: source.calls[0] >= 3)
+    iterator.close()
+
+
+def test_a_second_iterator_reuses_the_compiled_step():
+    traces = []
+
+    def double(element, key):
+        traces.append(1)  # runs only while tracing
+        return element.update_data({"x": element.data["x"] * 2})
+
+    pipeline = Pipeline(_source(), [ElementOperator(ElementOperatorConfig(), fn=double)], batch_size=8)
+    for _ in range(2):
+        iterator = iter(pipeline)
+        next(iterator), next(iterator)
+        iterator.close()
+    assert len(traces) == 1
+
+
+def test_a_worker_error_is_raised_in_the_consumer_and_ends_the_iterator():
+    iterator = iter(Pipeline(CountingSource(fail_at=3), [], batch_size=4))
+    next(iterator), next(iterator)
+    with pytest.raises(OSError, match="disk vanished at gather 3"):
+        next(iterator)
+    with pytest.raises(StopIteration):
+        next(iterator)
+    assert _wait_until(lambda: not _prefetch_threads())
+
+
+def test_close_and_garbage_collection_stop_the_thread():
+    pipeline = Pipeline(_source(), [], batch_size=4)  # endless
+    iterator = iter(pipeline)
+    next(iterator)
+    iterator.close()
+    assert _wait_until(lambda: not _prefetch_threads())
+    for _, _batch in zip(range(2), pipeline):  # abandoned mid-stream, never closed
+        pass
+    gc.collect()
+    assert _wait_until(lambda: not _prefetch_threads())
+
+
+def test_bounded_and_endless_epochs():
+    assert len(list(Pipeline(_source(), [], batch_size=8, num_epochs=3))) == 15
+    endless = iter(Pipeline(_source(), [], batch_size=8, shuffle=True))
+    ids = np.concatenate([np.asarray(next(endless)["id"]) for _ in range(12)])
+    assert sorted(ids[:40]) == sorted(ids[40:80]) == list(range(40))
+    endless.close()
+
+
+def test_a_padded_last_batch_keeps_the_shape_and_marks_padding():
+    pipeline = Pipeline(_source(10), [], batch_size=4, shuffle=True, drop_remainder=False, num_epochs=1)
+    batches = list(pipeline)
+    assert [b["id"].shape for b in batches] == [(4,)] * 3
+    valid = np.concatenate([np.asarray(b["valid"]) for b in batches])
+    ids = np.concatenate([np.asarray(b["id"]) for b in batches])[valid]
+    assert valid.sum() == 10 and sorted(ids) == list(range(10))
+
+
+class DropFirstRecord(OperatorModule):
+    def apply_batch(self, batch, record_ids, epoch):
+        return {k: v[1:] for k, v in batch.items()}
+
+
+class ReturnsList(OperatorModule):
+    def apply_batch(self, batch, record_ids, epoch):
+        return list(batch.values())
+
+
+def test_an_operator_that_changes_the_batch_dimension_is_named():
+    with pytest.raises(ValueError, match=r"stage OperatorNode\(DropFirstRecord\) changed the batch dimension"):
+        next(iter(Pipeline(_source(), [DropFirstRecord(OperatorConfig())], batch_size=4)))
+
+
+def test_a_non_dict_stage_output_is_named():
+    with pytest.raises(TypeError, match="returned list, expected a dict batch"):
+        next(iter(Pipeline(_source(), [ReturnsList(OperatorConfig())], batch_size=4)))
+
+
+def test_bad_pipeline_arguments_are_named():
+    with pytest.raises(ValueError, match="prefetch"):
+        Pipeline(_source(), [], batch_size=4, prefetch=-1)
+    with pytest.raises(TypeError, match="source must be a DataSourceModule"):
+        Pipeline({"x": np.zeros(4)}, [], batch_size=2)
+    with pytest.raises(TypeError, match="a pipeline stage must be"):
+        Pipeline(_source(), [lambda batch: batch], batch_size=2)
