@@ -1,0 +1,67 @@
+"""Loaders the comparison names but cannot run on this environment, each with the reason.
+
+They are listed (``datarax-bench list adapters``) and every cell of theirs is recorded as
+unavailable with the reason, so a reader sees they were considered, not forgotten. The reasons
+were checked on the CPU environment of ``requirements/cpu-constraints.txt``.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import ClassVar, Iterator
+
+from adapters.base import Adapter, Job
+
+
+class _Unavailable(Adapter):
+    distribution: ClassVar[str]
+    reason: ClassVar[str]
+
+    def version(self) -> str:
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    def available(self) -> str | None:
+        return self.reason
+
+    def open(self, job: Job) -> Iterator[dict]:
+        raise RuntimeError(f"{self.name} is unavailable: {self.reason}")
+
+
+class MosaicStreamingAdapter(_Unavailable):
+    name = "mosaic"
+    distribution = "mosaicml-streaming"
+    reason = (
+        "mosaicml-streaming 0.13.0 pins numpy<2.2 (installing it downgrades this environment's "
+        "numpy 2.4.6) and its import fails beside CPU-only torch: "
+        "'operator torchvision::nms does not exist'"
+    )
+
+
+class FfcvAdapter(_Unavailable):
+    name = "ffcv"
+    distribution = "ffcv"
+    reason = (
+        "ffcv 1.0.2 (its last release, 2023) ships only an sdist whose build needs system OpenCV 4 "
+        "and libjpeg-turbo found by pkg-config: 'Could not find required package: opencv4'"
+    )
+
+
+class DeepLakeAdapter(_Unavailable):
+    name = "deeplake"
+    distribution = "deeplake"
+    reason = (
+        "deeplake 4.7.4 resolves against this environment (pip --dry-run), "
+        "but no adapter is written for it yet"
+    )
+
+
+class EnergonAdapter(_Unavailable):
+    name = "energon"
+    distribution = "megatron-energon"
+    reason = (
+        "megatron-energon 7.4.1 resolves against this environment (pip --dry-run), "
+        "but no adapter is written for it yet"
+    )

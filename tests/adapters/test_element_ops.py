@@ -1,0 +1,140 @@
+"""The peers' shared helpers: per-record NumPy ops against the references, keyed randomness,
+and the once-per-variant format conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adapters._element_ops import CROP_UNIFORMS, RecordTransform, crop_box, record_uniforms, resized_crop
+from adapters._records import NpyRecords, converted, epoch_order
+from scenarios import get_scenario
+from scenarios.reference import apply_transforms
+from scenarios.reference import image as ref_image
+
+SCALE, RATIO = (0.08, 1.0), (3 / 4, 4 / 3)
+
+
+def test_resized_crop_matches_the_reference_bit_for_bit():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (37, 29, 3), dtype=np.uint8)
+    boxes = [(0, 0, 37, 29), (36, 28, 1, 1), (5, 3, 4, 20), *(crop_box(rng.random(22), 37, 29, SCALE, RATIO) for _ in range(50))]
+    for box in boxes:
+        for size in [(32, 32), (7, 50), (1, 1)]:
+            got = resized_crop(img, box, size)
+            want = ref_image.resize_regions(img[None], np.array([box]), size)[0]
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, want)
+
+
+def test_crop_box_follows_random_resized_crop_sampling():
+    u = np.full(CROP_UNIFORMS, 0.5)
+    top, left, h, w = crop_box(u, 32, 32, SCALE, RATIO)
+    side = round(np.sqrt(32 * 32 * 0.54))  # area fraction 0.08 + 0.92 * 0.5, aspect exp(0) = 1
+    assert (h, w) == (side, side) and (top, left) == (int(0.5 * (33 - side)),) * 2
+    # No attempt can fit (area > image): a centre crop clipped to the ratio range, as the reference.
+    assert crop_box(u, 10, 40, (2.0, 3.0), RATIO) == (0, (40 - 13) // 2, 10, 13)
+    for _ in range(200):
+        top, left, h, w = crop_box(np.random.default_rng(_).random(22), 24, 40, SCALE, RATIO)
+        assert 0 <= top <= 24 - h and 0 <= left <= 40 - w and h > 0 and w > 0
+
+
+def test_record_uniforms_are_a_pure_function_of_seed_epoch_and_id():
+    ids = np.arange(100_000)
+    u = record_uniforms(3, 1, ids, 2)
+    assert u.shape == (100_000, 2) and 0 <= u.min() and u.max() < 1
+    assert abs(u.mean() - 0.5) < 0.01 and abs(u.std() - np.sqrt(1 / 12)) < 0.01
+    np.testing.assert_array_equal(record_uniforms(3, 1, ids[[7, 2]], 2), u[[7, 2]])  # order-free
+    for other in (record_uniforms(4, 1, ids, 2), record_uniforms(3, 2, ids, 2)):
+        assert np.mean(other == u) < 1e-3
+
+
+@pytest.fixture(scope="module")
+def cv1():
+    scenario = get_scenario("CV-1")
+    variant = scenario.variant("small")
+    data = scenario.generate(variant, 0)
+    return scenario, variant, {k: v[:16] for k, v in data.items()}
+
+
+def test_a_batch_is_its_records_one_by_one(cv1):
+    scenario, variant, batch = cv1
+    transform = RecordTransform(scenario.transforms(variant), seed=5)
+    ids = np.arange(100, 116)
+    out = transform.batch(batch, ids, epoch=2)
+    u = transform.uniforms(2, ids)
+    assert transform.stochastic and u.shape == (16, CROP_UNIFORMS + 1)
+    for i in (0, 9):
+        one = transform({k: v[i] for k, v in batch.items()}, u[i])
+        np.testing.assert_array_equal(one["image"], out["image"][i])
+    assert scenario.check_batch(variant.__class__("t", 16, 16, variant.params), out) is None
+
+
+@pytest.mark.parametrize("scenario_id", ["NLP-1", "TAB-1"])
+def test_deterministic_transforms_equal_the_reference(scenario_id):
+    scenario = get_scenario(scenario_id)
+    variant = scenario.variant("small")
+    batch = {k: v[:32] for k, v in scenario.generate(variant, 0).items()}
+    transform = RecordTransform(scenario.transforms(variant), seed=0)
+    assert not transform.stochastic
+    got = transform.batch(batch, np.arange(32), epoch=0)
+    want = apply_transforms(batch, scenario.transforms(variant), None)
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_unknown_transforms_are_named():
+    from scenarios import Transform
+
+    with pytest.raises(ValueError, match="mixup"):
+        RecordTransform((Transform.of("mixup", field="image"),), seed=0)
+
+
+def test_records_pickle_as_paths_and_epochs_are_permutations(tmp_path):
+    import pickle
+
+    np.save(tmp_path / "x.npy", np.arange(10) * 3)
+    records = NpyRecords({"x": str(tmp_path / "x.npy")})
+    assert records[4]["x"] == 12 and len(records) == 10
+    clone = pickle.loads(pickle.dumps(records))
+    np.testing.assert_array_equal(clone.gather(np.array([1, 0]))["x"], [3, 0])
+    assert len(pickle.dumps(records)) < 500  # no array data inside
+    a, b = epoch_order(10, 0, 0), epoch_order(10, 0, 1)
+    assert sorted(a) == list(range(10)) and not np.array_equal(a, b)
+    np.testing.assert_array_equal(epoch_order(10, 0, 0, shuffle=False), np.arange(10))
+
+
+def test_a_conversion_runs_once_and_a_failed_one_leaves_nothing(tmp_path):
+    np.save(tmp_path / "x.npy", np.arange(3))
+    data = {"x": str(tmp_path / "x.npy")}
+    calls = []
+
+    def write(folder):
+        calls.append(folder)
+        (folder / "out.bin").write_bytes(b"ok")
+
+    first = converted(data, "peer", write)
+    assert converted(data, "peer", write) == first and len(calls) == 1
+    assert (first / "out.bin").read_bytes() == b"ok"
+
+    def broken(folder):
+        (folder / "half.bin").write_bytes(b"x")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        converted(data, "other", broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["peer", "x.npy"]
+
+
+def test_tfdata_samples_the_same_crop_boxes_in_tf_ops():
+    from adapters.tfdata_adapter import _crop_box, _tf
+
+    tf = _tf()
+    rng = np.random.default_rng(1)
+    for height, width, scale in [(32, 32, SCALE), (24, 40, SCALE), (10, 40, (2.0, 3.0))]:
+        for _ in range(20):
+            u = rng.random(22).astype(np.float32)
+            got = [int(v) for v in _crop_box(tf, tf.constant(u), height, width, scale, RATIO)]
+            assert got == list(crop_box(u.astype(np.float64), height, width, scale, RATIO))
+
