@@ -17,6 +17,8 @@ from datarax.core.config import check_bool, check_int, check_optional_int
 from datarax.core.module import HostBox, StructuralConfig, StructuralModule
 from datarax.samplers.feistel import FeistelPermutation, derive_key
 
+_WINDOW_POSITIONS = 1 << 14
+
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig(StructuralConfig):
@@ -77,7 +79,10 @@ class IndexSampler(StructuralModule):
         self.batches_per_epoch = (
             per_shard // c.batch_size if c.drop_remainder else -(-per_shard // c.batch_size)
         )
-        self._cache = HostBox(epoch=None, permutation=None)
+        # Ids are computed for a window of batches at once: NumPy's per-call overhead then
+        # amortises, and memory stays bounded (at most _WINDOW_POSITIONS ids).
+        self._window_batches = max(1, _WINDOW_POSITIONS // c.batch_size)
+        self._cache = HostBox(epoch=None, permutation=None, window=None, ids=None, valid=None)
 
     @property
     def padded(self) -> bool:
@@ -92,12 +97,15 @@ class IndexSampler(StructuralModule):
             self._cache.epoch = epoch
         return self._cache.permutation
 
-    def global_positions(self, batch_index: int) -> np.ndarray:
-        """Positions in the epoch's order taken by this shard's batch ``batch_index``."""
+    def global_positions(self, batch_index: int, count: int = 1) -> np.ndarray:
+        """Positions in the epoch's order taken by this shard's batches
+        ``batch_index … batch_index + count - 1`` (flat, in order)."""
         c = self.config
-        if not 0 <= batch_index < self.batches_per_epoch:
-            raise IndexError(f"batch_index must be in [0, {self.batches_per_epoch}), got {batch_index}")
-        local = batch_index * c.batch_size + np.arange(c.batch_size, dtype=np.int64)
+        if not (0 <= batch_index and count >= 1 and batch_index + count <= self.batches_per_epoch):
+            raise IndexError(
+                f"batches [{batch_index}, {batch_index + count}) are outside [0, {self.batches_per_epoch})"
+            )
+        local = batch_index * c.batch_size + np.arange(count * c.batch_size, dtype=np.int64)
         return local * c.shard_count + c.shard_index
 
     def batch(self, epoch: int, batch_index: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -106,9 +114,17 @@ class IndexSampler(StructuralModule):
         Padding slots repeat a real record id (so the gather stays in bounds) and are marked
         False in ``valid``.
         """
-        c = self.config
-        positions = self.global_positions(batch_index)
-        valid = positions < c.num_records
-        positions = np.minimum(positions, c.num_records - 1)
-        ids = self._permutation(epoch)(positions) if c.shuffle else positions
-        return ids, (valid if self.padded else None)
+        cache, size = self._cache, self._window_batches
+        window = (epoch, batch_index // size)
+        if cache.window != window:
+            first = window[1] * size
+            count = min(size, self.batches_per_epoch - first)
+            c = self.config
+            positions = self.global_positions(first, count)
+            valid = positions < c.num_records
+            positions = np.minimum(positions, c.num_records - 1)
+            ids = self._permutation(epoch)(positions) if c.shuffle else positions
+            cache.window = window
+            cache.ids, cache.valid = ids.reshape(count, c.batch_size), valid.reshape(count, c.batch_size)
+        row = batch_index - window[1] * size
+        return cache.ids[row], (cache.valid[row] if self.padded else None)
