@@ -16,6 +16,7 @@ from flax import nnx
 from datarax.core.config import check_int
 from datarax.core.module import DataraxModule, HostBox, HostStage, OperatorModule, RecordKey
 from datarax.dag.executor import BatchIterator, compile_step, host_batches
+from datarax.dag.monitor import StageTimes
 from datarax.dag.nodes import ModuleNode, Node, OperatorNode
 from datarax.samplers.sampler import IndexSampler, SamplerConfig
 from datarax.sources.base import DataSourceModule
@@ -59,7 +60,9 @@ class Pipeline(DataraxModule):
     Each ``iter(pipeline)`` continues from the current position, with the host side running
     ``prefetch`` batches ahead in a background thread (0: in the caller's thread).
     ``get_state``/``set_state`` save and restore the position; see :class:`SamplerConfig`
-    for ``shuffle``, ``seed``, sharding, ``drop_remainder`` and ``num_epochs``.
+    for ``shuffle``, ``seed``, sharding, ``drop_remainder`` and ``num_epochs``. Every iterator
+    counts its time per stage (``stage_times()``); ``time_stages=True`` also waits for each
+    compiled step inside ``next()`` so the step's own time is counted.
     """
 
     def __init__(
@@ -75,17 +78,20 @@ class Pipeline(DataraxModule):
         drop_remainder: bool = True,
         num_epochs: int | None = None,
         prefetch: int = 2,
+        time_stages: bool = False,
     ):
         super().__init__(config=None)
         if not isinstance(source, DataSourceModule):
             raise TypeError(f"source must be a DataSourceModule, got {type(source).__name__}")
         check_int("prefetch", prefetch, minimum=0)
+        if not isinstance(time_stages, bool):
+            raise TypeError(f"time_stages must be a bool, got {time_stages!r}")
         self._options = dict(
             batch_size=batch_size, shuffle=shuffle, seed=seed, shard_index=shard_index,
             shard_count=shard_count, drop_remainder=drop_remainder, num_epochs=num_epochs,
-            prefetch=prefetch,
+            prefetch=prefetch, time_stages=time_stages,
         )
-        sampler_options = {k: v for k, v in self._options.items() if k != "prefetch"}
+        sampler_options = {k: v for k, v in self._options.items() if k not in ("prefetch", "time_stages")}
         self.sampler = IndexSampler(SamplerConfig(num_records=len(source), **sampler_options))
         self.source = source
         self._recipe = HostBox(stages=list(stages))  # what `>>` extends
@@ -174,10 +180,33 @@ class Pipeline(DataraxModule):
             self._compiled.step = compile_step(graphdef, tuple(node.name for node in self.stages))
         return self._compiled.step
 
+    def compiled_cost(self) -> dict[str, float]:
+        """XLA's cost analysis of the compiled step for one batch at the current position:
+        ``flops``, ``bytes_accessed`` and ``transcendentals`` per batch.
+
+        Gathers that batch and compiles the step for its shape (cached when iterating already
+        did); the position does not move.
+        """
+        position = (self.epoch.get_value(), self.batch_index.get_value())
+        items = host_batches(self.sampler, self.source, list(self.host_stages), position, None)
+        item = next(items)
+        items.close()
+        analysis = self._step().lower(nnx.state(self.stages), *item.arrays).compile().cost_analysis()
+        if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
+            analysis = analysis[0] if analysis else {}
+        if not analysis or "flops" not in analysis:
+            raise RuntimeError(f"XLA gave no cost analysis for this pipeline's step: {analysis!r}")
+        return {
+            "flops": float(analysis["flops"]),
+            "bytes_accessed": float(analysis.get("bytes accessed", 0.0)),
+            "transcendentals": float(analysis.get("transcendentals", 0.0)),
+        }
+
     def __iter__(self) -> Iterator[Batch]:
+        times = StageTimes()
         items = host_batches(
             self.sampler, self.source, list(self.host_stages),
-            (self.epoch.get_value(), self.batch_index.get_value()), self._options["num_epochs"],
+            (self.epoch.get_value(), self.batch_index.get_value()), self._options["num_epochs"], times,
         )
         stages = self.stages
         frozen = nnx.state(stages)
@@ -185,7 +214,8 @@ class Pipeline(DataraxModule):
         # (parameters, user variables) read it per batch, so training between batches shows.
         live = len(nnx.to_flat_state(nnx.state(stages, nnx.Not(RecordKey)))) > 0
         stage_state = (lambda: nnx.state(stages)) if live else (lambda: frozen)
-        return BatchIterator(items, self._step(), stage_state, self._consumed, self._options["prefetch"])
+        return BatchIterator(items, self._step(), stage_state, self._consumed, self._options["prefetch"],
+                             times, wait_for_step=self._options["time_stages"])
 
 
 def from_source(source: DataSourceModule, batch_size: int = 32, **options: Any) -> Pipeline:

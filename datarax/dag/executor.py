@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import queue
 import threading
+import time
 import weakref
 from typing import Any, Callable, Iterator, Sequence
 
@@ -19,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from datarax.core.module import HostStage
+from datarax.dag.monitor import StageTimes
 from datarax.dag.nodes import Node
 from datarax.samplers.sampler import IndexSampler
 from datarax.sources.base import DataSourceModule
@@ -42,11 +44,15 @@ def host_batches(
     host_stages: Sequence[HostStage],
     start: tuple[int, int],
     num_epochs: int | None,
+    times: StageTimes | None = None,
 ) -> Iterator[HostBatch]:
-    """Batches from position ``start = (epoch, batch_index)`` to the end of the stream."""
+    """Batches from position ``start = (epoch, batch_index)`` to the end of the stream, each
+    resident on the device when yielded; ``times`` counts the gather and the transfer."""
     epoch, index = start
     batch_size = sampler.config.batch_size
+    times = times or StageTimes()
     while num_epochs is None or epoch < num_epochs:
+        started = time.perf_counter()
         ids, valid = sampler.batch(epoch, index)
         batch = source.gather(ids, epoch=epoch)
         bad = {k: np.shape(v) for k, v in batch.items() if np.ndim(v) == 0 or len(v) != batch_size}
@@ -58,7 +64,10 @@ def host_batches(
             batch[VALID_FIELD] = valid
         for stage in host_stages:
             batch = stage.apply_host(batch)
-        arrays = jax.device_put((batch, ids.astype(np.int32), np.int32(epoch)))
+        gathered = time.perf_counter()
+        arrays = jax.block_until_ready(jax.device_put((batch, ids.astype(np.int32), np.int32(epoch))))
+        times.add("gather", gathered - started)
+        times.add("host_to_device", time.perf_counter() - gathered)
         yield HostBatch(epoch, index, arrays)
         index += 1
         if index == sampler.batches_per_epoch:
@@ -133,7 +142,9 @@ class BatchIterator:
     """Yields the compiled step's output (dicts of ``jax.Array``) for each host batch.
 
     ``on_consumed(epoch, batch_index)`` is called once a batch has been handed out, so the
-    owner's state counts batches *consumed*, never batches merely prefetched.
+    owner's state counts batches *consumed*, never batches merely prefetched. ``times`` (shared
+    with ``items``) collects the stage counters :meth:`stage_times` reports; with
+    ``wait_for_step`` each step's result is waited for, so its time is counted too.
     """
 
     def __init__(
@@ -143,8 +154,11 @@ class BatchIterator:
         stage_state: Callable[[], Any],
         on_consumed: Callable[[int, int], None],
         prefetch: int,
+        times: StageTimes | None = None,
+        wait_for_step: bool = False,
     ):
         self._step, self._stage_state, self._on_consumed = step, stage_state, on_consumed
+        self._times, self._wait_for_step = times or StageTimes(), wait_for_step
         self._closed = False
         if prefetch > 0:
             self._queue: queue.Queue | None = queue.Queue(maxsize=prefetch)
@@ -175,13 +189,25 @@ class BatchIterator:
         if self._closed:
             raise StopIteration
         try:
+            asked = time.perf_counter()
             item = self._next_item()
+            got = time.perf_counter()
             out = self._step(self._stage_state(), *item.arrays)
+            if self._wait_for_step:
+                jax.block_until_ready(out)
+                self._times.add("step", time.perf_counter() - got)
         except BaseException:
             self.close()
             raise
+        if self._queue is not None:
+            self._times.add("queue_wait", got - asked)
         self._on_consumed(item.epoch, item.batch_index)
         return out
+
+    def stage_times(self) -> dict[str, float]:
+        """Seconds and batches per stage so far (``gather_s``, ``gather_batches``, …; see
+        :class:`~datarax.dag.monitor.StageTimes`)."""
+        return self._times.report()
 
     def close(self) -> None:
         """Stops the background thread; later ``next()`` calls raise ``StopIteration``."""
