@@ -8,8 +8,9 @@ executor (``datarax.dag.executor``).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
+import jax
 import numpy as np
 from flax import nnx
 
@@ -98,8 +99,8 @@ class Pipeline(DataraxModule):
         host, device = _split_stages(stages)
         self.host_stages = nnx.List(host)
         self.stages = nnx.List(device)
-        self.epoch = nnx.Variable(0)
-        self.batch_index = nnx.Variable(0)
+        # Plain ints, not nnx Variables: updated after every batch, read by get_state().
+        self._position = HostBox(epoch=0, batch_index=0)
         self._compiled = HostBox(step=None)
 
     def __rshift__(self, stage: Any) -> "Pipeline":
@@ -121,8 +122,8 @@ class Pipeline(DataraxModule):
         """
         config = self.sampler.config
         return {
-            "epoch": self.epoch.get_value(),
-            "batch_index": self.batch_index.get_value(),
+            "epoch": self._position.epoch,
+            "batch_index": self._position.batch_index,
             "sampler": {name: getattr(config, name) for name in _FINGERPRINT},
             "operators": {
                 "/".join(map(str, path)): np.asarray(var.get_value())
@@ -164,8 +165,7 @@ class Pipeline(DataraxModule):
         self._set_position(epoch, index)
 
     def _set_position(self, epoch: int, batch_index: int) -> None:
-        self.epoch.set_value(int(epoch))
-        self.batch_index.set_value(int(batch_index))
+        self._position.epoch, self._position.batch_index = int(epoch), int(batch_index)
 
     def _consumed(self, epoch: int, batch_index: int) -> None:
         batch_index += 1
@@ -174,11 +174,13 @@ class Pipeline(DataraxModule):
         self._set_position(epoch, batch_index)
 
     # -- iteration --------------------------------------------------------------------------
-    def _step(self):
+    def _step(self) -> tuple[Callable, list]:
+        """The compiled step and the stages' variables as its flat ``leaves`` argument."""
+        graphdef, state = nnx.split(self.stages)
+        leaves, treedef = jax.tree.flatten(state)
         if self._compiled.step is None:
-            graphdef, _ = nnx.split(self.stages)
-            self._compiled.step = compile_step(graphdef, tuple(node.name for node in self.stages))
-        return self._compiled.step
+            self._compiled.step = compile_step(graphdef, treedef, tuple(node.name for node in self.stages))
+        return self._compiled.step, leaves
 
     def compiled_cost(self) -> dict[str, float]:
         """XLA's cost analysis of the compiled step for one batch at the current position:
@@ -187,18 +189,19 @@ class Pipeline(DataraxModule):
         Gathers that batch and compiles the step for its shape (cached when iterating already
         did); the position does not move.
         """
-        position = (self.epoch.get_value(), self.batch_index.get_value())
+        position = (self._position.epoch, self._position.batch_index)
         items = host_batches(self.sampler, self.source, list(self.host_stages), position, None)
         item = next(items)
         items.close()
-        analysis = self._step().lower(nnx.state(self.stages), *item.arrays).compile().cost_analysis()
+        step, leaves = self._step()
+        analysis = step.lower(leaves, *item.arrays).compile().cost_analysis()
         if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
             analysis = analysis[0] if analysis else {}
-        if not analysis or "flops" not in analysis:
+        if not analysis or "bytes accessed" not in analysis:
             raise RuntimeError(f"XLA gave no cost analysis for this pipeline's step: {analysis!r}")
-        return {
-            "flops": float(analysis["flops"]),
-            "bytes_accessed": float(analysis.get("bytes accessed", 0.0)),
+        return {  # XLA leaves out the counts that are zero (a pure gather has no "flops")
+            "flops": float(analysis.get("flops", 0.0)),
+            "bytes_accessed": float(analysis["bytes accessed"]),
             "transcendentals": float(analysis.get("transcendentals", 0.0)),
         }
 
@@ -206,15 +209,15 @@ class Pipeline(DataraxModule):
         times = StageTimes()
         items = host_batches(
             self.sampler, self.source, list(self.host_stages),
-            (self.epoch.get_value(), self.batch_index.get_value()), self._options["num_epochs"], times,
+            (self._position.epoch, self._position.batch_index), self._options["num_epochs"], times,
         )
         stages = self.stages
-        frozen = nnx.state(stages)
+        step, frozen = self._step()
         # Only record keys: the state cannot change while iterating, so read it once. Otherwise
         # (parameters, user variables) read it per batch, so training between batches shows.
         live = len(nnx.to_flat_state(nnx.state(stages, nnx.Not(RecordKey)))) > 0
-        stage_state = (lambda: nnx.state(stages)) if live else (lambda: frozen)
-        return BatchIterator(items, self._step(), stage_state, self._consumed, self._options["prefetch"],
+        stage_state = (lambda: jax.tree.leaves(nnx.state(stages))) if live else (lambda: frozen)
+        return BatchIterator(items, step, stage_state, self._consumed, self._options["prefetch"],
                              times, wait_for_step=self._options["time_stages"])
 
 
