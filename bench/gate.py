@@ -161,8 +161,8 @@ def render_markdown(report: GateReport) -> str:
         "",
         f"- mode: **{c.mode}** ({how}); targets: {', '.join(f'`{t}`' for t in c.targets)}",
         f"- a regression needs Mann-Whitney p < {c.p_threshold:g} **and** time per element "
-        f"up by more than {c.min_effect:.0%}, in the run and in each of {c.confirm_runs} fresh re-run(s) "
-        "of that cell",
+        f"up by more than {c.min_effect:.0%}"
+        + (f", in the run and in each of {c.confirm_runs} fresh re-run(s) of that cell" if c.confirm_runs else ""),
         f"- run `{report.run.label}` at commit `{report.run.commit}`",
         "- **no baseline**" if report.baseline is None else
         f"- baseline `{report.baseline.path.name}` from run `{report.baseline.label}` at commit "
