@@ -119,3 +119,17 @@ def test_plain_nnx_module_stage_gets_the_dict_batch():
     scale.factor.set_value(jnp.float32(-1.0))  # parameters are read at every batch
     np.testing.assert_array_equal(next(iterator)["x"], np.arange(8, 16) * -1.0)
     iterator.close()
+
+
+def test_record_keys_depend_on_epoch_stream_and_seed_only():
+    def keys(seed, stream, epoch):
+        op = ElementOperator(ElementOperatorConfig(stochastic=True, stream_name=stream), fn=lambda e, k: e,
+                             rngs=nnx.Rngs(seed))
+        data = jax.random.key_data(op.record_keys(jnp.arange(64, dtype=jnp.int32), jnp.int32(epoch)))
+        return np.asarray(data)
+
+    base = keys(0, "a", 0)
+    assert len({tuple(k) for k in base}) == 64  # one distinct key per record
+    np.testing.assert_array_equal(base, keys(0, "a", 0))
+    for other in (keys(1, "a", 0), keys(0, "b", 0), keys(0, "a", 1)):
+        assert (other != base).any(axis=1).all()
