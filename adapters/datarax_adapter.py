@@ -69,7 +69,10 @@ class DataraxAdapter(Adapter):
         variant = job.variant
         stages = [factories[t.name](t, job.seed) for t in job.scenario.transforms(variant)]
         source = NpySource(NpySourceConfig(path=dict(job.data)))  # memory-mapped, like the others
-        return Pipeline(source, stages, batch_size=variant.batch_size, shuffle=job.shuffle, seed=job.seed)
+        # time_stages: next() waits for the step (the harness waits for the batch right after
+        # anyway), so the record's per-stage breakdown includes the compiled step.
+        return Pipeline(source, stages, batch_size=variant.batch_size, shuffle=job.shuffle, seed=job.seed,
+                        time_stages=True)
 
     def open(self, job: Job) -> Iterator[dict]:
         key = (job.scenario_id, job.variant_name, job.seed, job.shuffle)
@@ -79,6 +82,12 @@ class DataraxAdapter(Adapter):
         pipeline, start = self._pipelines[key]
         pipeline.set_state(start)  # every open() starts a fresh epoch 0; the compiled step is reused
         return iter(pipeline)
+
+    def step_cost(self, job: Job) -> dict[str, float]:
+        """XLA's cost analysis of the compiled step, per batch (read by ``bench.roofline``)."""
+        pipeline, start = self._pipelines[(job.scenario_id, job.variant_name, job.seed, job.shuffle)]
+        pipeline.set_state(start)
+        return pipeline.compiled_cost()
 
     def close(self) -> None:
         self._pipelines.clear()

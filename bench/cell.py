@@ -42,9 +42,12 @@ def _pin(budget: int) -> list[int] | None:
 
 
 def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
+    """The cell's measurement, or with ``spec["phase"] == "consumer"`` its run against a
+    simulated training step (a separate process, so the main figures never include it)."""
     from adapters import Job, load_adapter
     from bench.measure import NonConformant, measure, summarize
     from bench.proctree import ProcessTree, own_tree_cpu_seconds
+    from bench.roofline import input_bytes_per_element, roofline_metrics, step_cost
 
     outcome: dict[str, Any] = {"adapter_version": None}
     adapter = load_adapter(spec["adapter"])
@@ -57,6 +60,8 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     reason = adapter.supports(scenario, variant)
     if reason:
         return {**outcome, "status": "unsupported", "reason": reason}
+    if spec.get("phase") == "consumer":
+        return {**outcome, **_run_consumer(adapter, job, spec)}
     tree = ProcessTree(os.getpid())
     try:
         raw = measure(
@@ -67,18 +72,41 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
             repetitions=spec["repetitions"],
             cpu_clock=lambda: own_tree_cpu_seconds(tree),
         )
+        cost = step_cost(adapter, job)  # after timing: a compilation here costs nothing measured
     except NonConformant as e:
         return {**outcome, "status": "non-conformant", "reason": str(e)}
     finally:
         outcome["peak_rss_of_one_bytes"] = tree.peak_rss_of_one()
         adapter.close()
+    metrics = summarize(raw, variant.batch_size)
+    metrics.update(roofline_metrics(
+        metrics, batch_size=variant.batch_size, input_bytes=input_bytes_per_element(job.arrays()),
+        cost=cost, ceilings=spec.get("ceilings"),
+    ))
     return {
         **outcome,
         "status": "ok",
         "reason": None,
-        "metrics": summarize(raw, variant.batch_size),
+        "metrics": metrics,
         "samples": {"batch_latency_s": raw["latencies_s"]},
     }
+
+
+def _run_consumer(adapter, job, spec: dict[str, Any]) -> dict[str, Any]:
+    from bench.consumer import run_consumer, summarize_consumer
+    from bench.measure import NonConformant
+
+    target_s = spec["consumer_step_ms"] / 1e3
+    try:
+        raw = run_consumer(
+            lambda: adapter.open(job), target_s=target_s, warmup_batches=spec["warmup_batches"],
+            batches=spec["batches"], repetitions=spec["repetitions"],
+        )
+    except NonConformant as e:
+        return {"status": "non-conformant", "reason": str(e)}
+    finally:
+        adapter.close()
+    return {"status": "ok", "reason": None, "metrics": summarize_consumer(raw, target_s)}
 
 
 def main(argv: list[str]) -> int:

@@ -101,6 +101,7 @@ def measure(
 
     latencies: list[list[float]] = []
     bytes_per_batch = 0
+    stages: dict[str, float] = {}
     cpu_start = cpu_clock()
     for _ in range(repetitions):
         gc.collect()  # the previous repetition's garbage is not this one's cost
@@ -116,6 +117,8 @@ def measure(
             if signature(batch) != expected:
                 _close(iterator)
                 raise NonConformant(f"a timed batch has {signature(batch)}, the first had {expected}")
+        for name, value in _stage_times(iterator).items():
+            stages[name] = stages.get(name, 0.0) + value
         _close(iterator)
         del iterator, batch
         latencies.append(rep)
@@ -124,7 +127,15 @@ def measure(
         "latencies_s": latencies,
         "bytes_per_batch": bytes_per_batch,
         "cpu_seconds": cpu_clock() - cpu_start,
+        "stage_times": stages,
     }
+
+
+def _stage_times(iterator: Iterator) -> dict[str, float]:
+    """The loader's own per-stage counters when its iterator keeps them (``stage_times()``,
+    e.g. datarax's executor: cumulative ``{stage}_s`` and ``{stage}_batches``), else nothing."""
+    report = getattr(iterator, "stage_times", None)
+    return {k: float(v) for k, v in report().items()} if callable(report) else {}
 
 
 def summarize(raw: dict[str, Any], batch_size: int) -> dict[str, Any]:
@@ -156,4 +167,15 @@ def summarize(raw: dict[str, Any], batch_size: int) -> dict[str, Any]:
         "cpu_s_per_element": raw["cpu_seconds"] / elements,
         "elements_per_s_by_repetition": per_rep_eps,
         "ttfb_warm_s_by_repetition": [float(rep[0]) for rep in reps],
+        **_per_batch_stages(raw.get("stage_times") or {}),
     }
+
+
+def _per_batch_stages(totals: dict[str, float]) -> dict[str, Any]:
+    """``{stage}_s`` / ``{stage}_batches`` totals → ``stage_s_per_batch: {stage: seconds}``."""
+    stages = {
+        name.removesuffix("_s"): value / totals[name.removesuffix("_s") + "_batches"]
+        for name, value in totals.items()
+        if name.endswith("_s") and totals.get(name.removesuffix("_s") + "_batches")
+    }
+    return {"stage_s_per_batch": stages} if stages else {}

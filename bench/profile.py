@@ -59,6 +59,7 @@ class Profile:
     cells: tuple[CellSelection, ...]
     gate: GateConfig = GateConfig()
     memory_limit_mb: int | None = None  # a cell whose process tree passes this RSS is killed
+    consumer_step_ms: float | None = None  # also run each cell against a simulated training step
 
     def with_overrides(self, **overrides: Any) -> "Profile":
         kept = {k: v for k, v in overrides.items() if v is not None}
@@ -70,8 +71,9 @@ class Profile:
         raw["adapters"] = list(self.adapters)
         raw["cells"] = [{"scenario": c.scenario, "variants": list(c.variants)} for c in self.cells]
         raw["gate"]["targets"] = list(self.gate.targets)
-        if self.memory_limit_mb is None:
-            del raw["memory_limit_mb"]
+        for optional in _OPTIONAL:
+            if raw[optional] is None:
+                del raw[optional]
         return raw
 
 
@@ -95,7 +97,7 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "timeout_s": (int, float),
     "seed": (int,),
 }
-_OPTIONAL: dict[str, tuple[type, ...]] = {"memory_limit_mb": (int,)}
+_OPTIONAL: dict[str, tuple[type, ...]] = {"memory_limit_mb": (int,), "consumer_step_ms": (int, float)}
 
 
 def shipped_profiles() -> list[str]:
@@ -166,6 +168,7 @@ def _parse(raw: dict[str, Any], name: str, source: str) -> Profile:
         gate=gate,
         timeout_s=float(raw["timeout_s"]),
         memory_limit_mb=raw.get("memory_limit_mb"),
+        consumer_step_ms=float(raw["consumer_step_ms"]) if "consumer_step_ms" in raw else None,
         **{k: raw[k] for k in _SCALARS if k != "timeout_s"},
     )
     return _validated(profile, source)
@@ -212,6 +215,8 @@ def _validated(profile: Profile, source: str) -> Profile:
         raise ProfileError(f"{source}: timeout_s must be > 0, got {profile.timeout_s}")
     if profile.memory_limit_mb is not None and profile.memory_limit_mb < 1:
         raise ProfileError(f"{source}: memory_limit_mb must be >= 1, got {profile.memory_limit_mb}")
+    if profile.consumer_step_ms is not None and not 0 < profile.consumer_step_ms <= 60_000:
+        raise ProfileError(f"{source}: consumer_step_ms must be in (0, 60000], got {profile.consumer_step_ms}")
     if not profile.adapters:
         raise ProfileError(f"{source}: adapters must name at least one adapter")
     return profile

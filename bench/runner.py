@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol
 
 from adapters import AdapterNotFound, adapter_class, adapter_origins
+from bench import trace
 from bench.datacache import default_cache_root, ensure_data
 from bench.isolation import Limits, child_env, run_isolated
 from bench.machine import git_commit, library_versions, machine_info
+from bench.probe import cached_ceilings
 from bench.profile import Profile, profile_from_dict
 from bench.store import (
     RESULTS, RUN_INFO, SCHEMA_VERSION, append_record, load_records, record_problem, write_json_atomic,
@@ -94,9 +96,15 @@ def run_profile(
     *,
     cache_root: Path | None = None,
     progress: Progress | None = None,
+    trace_cell: str | None = None,
 ) -> Path:
-    """Runs every cell of ``profile`` in a new run folder under ``output_root``; returns it."""
+    """Runs every cell of ``profile`` in a new run folder under ``output_root``; returns it.
+
+    ``trace_cell`` (a cell id) is also run once more under the profilers (``bench.trace``).
+    """
     cells = plan(profile)
+    if trace_cell is not None and trace_cell not in {c.cell_id for c in cells}:
+        raise KeyError(f"no cell {trace_cell!r} to trace in this run; valid: {', '.join(c.cell_id for c in cells)}")
     run_id = new_run_id()
     run_dir = output_root / run_id
     run_dir.mkdir(parents=True)
@@ -112,7 +120,7 @@ def run_profile(
     }
     write_json_atomic(run_dir / RUN_INFO, info)
     with _locked(run_dir):
-        _run_cells(run_dir, info, profile, cells, set(), cache_root, progress or Silent())
+        _run_cells(run_dir, info, profile, cells, set(), cache_root, progress or Silent(), trace_cell)
     return run_dir
 
 
@@ -144,7 +152,7 @@ def _locked(run_dir: Path) -> Iterator[None]:
         yield
 
 
-def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress) -> None:
+def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, trace_cell=None) -> None:
     todo = [c for c in cells if c.cell_id not in finished]
     progress.start(run_dir, total=len(cells), done=len(cells) - len(todo))
     cache_root = cache_root or default_cache_root()
@@ -153,6 +161,7 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress) ->
         memory_limit_bytes=profile.memory_limit_mb * 2**20 if profile.memory_limit_mb else None,
     )
     env = child_env(profile.backend)
+    ceilings = _ceilings(run_dir, info, cache_root, profile.backend, env, progress)
     context = {
         "machine": info["machine"],
         "machine_fingerprint": info["machine"]["fingerprint"],
@@ -181,9 +190,15 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress) ->
             "warmup_batches": profile.warmup_batches,
             "batches": profile.batches,
             "repetitions": profile.repetitions,
+            "ceilings": ceilings,
         }
+        stem = cell.cell_id.replace("/", "__")
         started, start = _now(), time.perf_counter()
-        outcome = run_isolated(spec, run_dir / "cells", cell.cell_id.replace("/", "__"), limits, env)
+        outcome = run_isolated(spec, run_dir / "cells", stem, limits, env)
+        wall_s = time.perf_counter() - start
+        if profile.consumer_step_ms and outcome["status"] == "ok":
+            progress.status(f"{cell.cell_id}: against a {profile.consumer_step_ms:g} ms training step")
+            outcome["metrics"].update(_consumer_phase(spec, profile.consumer_step_ms, run_dir, stem, limits, env))
         record = {
             "schema_version": SCHEMA_VERSION,
             "run_id": info["run_id"],
@@ -203,16 +218,42 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress) ->
             "cpus": outcome.get("cpus"),
             **context,
             "started_at": started,
-            "wall_s": time.perf_counter() - start,
+            "wall_s": wall_s,
         }
         if "traceback" in outcome:
             record["traceback"] = outcome["traceback"]
+        if cell.cell_id == trace_cell:
+            progress.status(f"{cell.cell_id}: tracing")
+            record["trace"] = trace.capture_if_ok(outcome, spec, run_dir / "traces" / stem, run_dir, env, profile.timeout_s)
         problem = record_problem(record)
         if problem:  # e.g. an adapter whose version() is not a string: the cell failed, the run goes on
             record.update(status="failed", reason=f"the cell's outcome breaks the record schema: {problem}",
                           metrics=None, samples=None, adapter_version=None)
         append_record(run_dir / RESULTS, record)
         progress.cell_done(cell, record)
+
+
+def _ceilings(run_dir, info, cache_root, backend, env, progress) -> dict[str, Any] | None:
+    """This machine's probed ceilings (measured once per machine and backend, then cached),
+    stored in run.json; None, with the reason in run.json, when the probe fails."""
+    try:
+        ceilings = cached_ceilings(cache_root, backend, env, status=progress.status)
+    except RuntimeError as e:
+        ceilings = {"absent": str(e)}
+    if "ceilings" not in info:
+        info["ceilings"] = ceilings
+        write_json_atomic(run_dir / RUN_INFO, info)
+    return None if "absent" in ceilings else ceilings
+
+
+def _consumer_phase(spec, step_ms, run_dir, stem, limits, env) -> dict[str, Any]:
+    """The cell once more in a fresh process, feeding a simulated training step: its stall
+    figures for the record, or why they are absent."""
+    spec = {**spec, "phase": "consumer", "consumer_step_ms": step_ms}
+    outcome = run_isolated(spec, run_dir / "cells", f"{stem}__consumer", limits, env)
+    if outcome["status"] != "ok":
+        return {"consumer_absent": f"the consumer run {outcome['status']}: {outcome.get('reason')}"}
+    return {k: v for k, v in outcome["metrics"].items() if not k.startswith("peak_")}
 
 
 def _now() -> str:

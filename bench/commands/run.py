@@ -14,7 +14,7 @@ from rich.console import Console
 from bench.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from bench.commands.export import add_wandb_arguments, export_to_wandb
 
-_OVERRIDES = ("repetitions", "batches", "warmup_batches", "timeout_s", "memory_limit_mb")
+_OVERRIDES = ("repetitions", "batches", "warmup_batches", "timeout_s", "memory_limit_mb", "consumer_step_ms")
 
 
 def register(sub) -> None:
@@ -46,6 +46,16 @@ def register(sub) -> None:
     run.add_argument(
         "--memory-limit-mb", type=int, dest="memory_limit_mb",
         help="kill a cell whose process tree's RSS passes this many MiB (overrides the profile)",
+    )
+    run.add_argument(
+        "--consumer-step-ms", type=float, dest="consumer_step_ms", metavar="MS",
+        help="also run each cell against a simulated training step of MS milliseconds (a calibrated "
+             "jitted matmul chain) and record its stall fraction and steps/s (overrides the profile)",
+    )
+    run.add_argument(
+        "--profile-trace", metavar="CELL",
+        help="run one cell (scenario/variant/adapter) once more under jax.profiler and py-spy "
+             "(when installed); the traces land in <run>/traces/",
     )
     run.add_argument(
         "--output", type=Path, default=Path("results/runs"),
@@ -93,13 +103,15 @@ def _select(args: argparse.Namespace):
             )
         overrides["cells"] = tuple(c for c in profile.cells if c.scenario in wanted)
     profile = profile.with_overrides(**overrides)
-    plan(profile)
+    cells = [c.cell_id for c in plan(profile)]
+    if args.profile_trace and args.profile_trace not in cells:
+        raise ProfileError(f"--profile-trace {args.profile_trace!r} is not a cell of this run; valid: {', '.join(cells)}")
     return profile
 
 
 def _resume_conflicts(args: argparse.Namespace) -> list[str]:
     given = [f"--{k.replace('_', '-')}" for k in ("scenarios", "adapters", *_OVERRIDES) if getattr(args, k)]
-    return given + (["--adapter-module"] if args.adapter_module else [])
+    return given + (["--adapter-module"] if args.adapter_module else []) + (["--profile-trace"] if args.profile_trace else [])
 
 
 @contextlib.contextmanager
@@ -140,7 +152,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             return bad("give --profile (see `datarax-bench list profiles`) or --resume RUN")
         else:
             profile = _select(args)
-            start = lambda progress: run_profile(profile, args.output, progress=progress)  # noqa: E731
+            start = lambda progress: run_profile(  # noqa: E731
+                profile, args.output, progress=progress, trace_cell=args.profile_trace)
     except (ProfileError, KeyError, FileNotFoundError) as e:
         return bad(str(e.args[0]) if e.args else str(e))
 

@@ -1,0 +1,53 @@
+"""Loaders of known speed for the stall-fraction tests (``tests.bench.consumer_plugins:Class``).
+
+Each produces conformant NLP-1 batches in a background thread, two ahead of the consumer, one
+every ``period_s``: a consumer slower than that never waits, a faster one waits the rest.
+"""
+
+import queue
+import threading
+import time
+
+import numpy as np
+
+from adapters.base import Adapter
+
+
+def _produce(out: queue.Queue, stop: threading.Event, batch: dict, period_s: float) -> None:
+    while not stop.is_set():
+        time.sleep(period_s)
+        while not stop.is_set():
+            try:
+                out.put(batch, timeout=0.05)
+                break
+            except queue.Full:
+                continue
+
+
+class PrefetchingAdapter(Adapter):
+    """A batch every 2 ms, prefetched: far faster than a 20 ms training step."""
+
+    name = "prefetching"
+    period_s = 0.002
+
+    def version(self):
+        return "test"
+
+    def open(self, job):
+        v = job.variant
+        tokens = np.zeros((v.batch_size, v.param("seq_len")), np.int32)
+        out, stop = queue.Queue(maxsize=2), threading.Event()
+        threading.Thread(target=_produce, args=(out, stop, {"inputs": tokens, "targets": tokens},
+                                                self.period_s), daemon=True).start()
+        try:
+            while True:
+                yield out.get()
+        finally:
+            stop.set()
+
+
+class SlowPrefetchingAdapter(PrefetchingAdapter):
+    """A batch every 40 ms, prefetched: a 20 ms step waits about half of the time."""
+
+    name = "slow-prefetching"
+    period_s = 0.04

@@ -1,0 +1,67 @@
+"""Stall fraction against a simulated training step: zero for a loader faster than the step,
+the expected share for a slower one; and the option's validation."""
+
+import pytest
+
+from bench.cli import main
+from bench.profile import ProfileError, load_profile
+from bench.runner import run_profile
+from bench.store import load_records
+
+PLUGINS = "tests.bench.consumer_plugins"
+
+
+@pytest.fixture(scope="module")
+def stalls(tmp_path_factory):
+    profile = load_profile("ci_cpu")
+    profile = profile.with_overrides(
+        adapters=(f"{PLUGINS}:PrefetchingAdapter", f"{PLUGINS}:SlowPrefetchingAdapter"),
+        cells=tuple(c for c in profile.cells if c.scenario == "NLP-1"),
+        warmup_batches=2, batches=12, repetitions=2, consumer_step_ms=20.0,
+    )
+    run_dir = run_profile(profile, tmp_path_factory.mktemp("runs"))
+    records, problems = load_records(run_dir / "results.jsonl")
+    assert not problems
+    return {r["adapter"].rsplit(":", 1)[-1]: r for r in records}
+
+
+def test_a_loader_faster_than_the_step_never_stalls_it(stalls):
+    r = stalls["PrefetchingAdapter"]
+    assert r["status"] == "ok", r["reason"]
+    m = r["metrics"]
+    assert m["consumer_step_target_s"] == 0.02
+    assert m["consumer_step_iterations"] > 0  # calibrated matmuls, not a sleep
+    assert 0.01 < m["consumer_step_s"] < 0.04  # near the target (loosely: the machine is shared)
+    assert m["stall_fraction"] < 0.1, m
+    # The step bounds the rate: one step per consumer_step_s.
+    assert m["steps_per_s"] == pytest.approx(1 / m["consumer_step_s"], rel=0.2)
+    assert len(m["stall_fraction_by_repetition"]) == 2
+    assert m["elements_per_s"] > 64 / 0.004  # the main measurement is separate and unslowed
+
+
+def test_a_loader_slower_than_the_step_stalls_it_for_the_difference(stalls):
+    m = stalls["SlowPrefetchingAdapter"]["metrics"]
+    # A batch every 40 ms: 25 steps/s, and the consumer waits 40 ms minus its step per batch.
+    assert m["steps_per_s"] == pytest.approx(25, rel=0.2)
+    assert m["stall_fraction"] == pytest.approx(1 - m["consumer_step_s"] * 25, abs=0.1)
+    assert 0.25 < m["stall_fraction"] < 0.75, m  # about half with a 20 ms step
+
+
+def test_consumer_step_ms_is_validated(tmp_path, capsys):
+    base = load_profile("ci_cpu")
+    for bad in (0, -5.0, 120_000):
+        with pytest.raises(ProfileError, match="consumer_step_ms"):
+            base.with_overrides(consumer_step_ms=bad)
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'description = "x"\nbackend = "cpu"\ncpu_budget = 1\nwarmup_batches = 1\nbatches = 2\n'
+        'repetitions = 1\ntimeout_s = 60\nseed = 0\nadapters = ["numpy"]\nconsumer_step_ms = "fast"\n'
+        '[[cells]]\nscenario = "NLP-1"\nvariants = ["small"]\n'
+    )
+    with pytest.raises(ProfileError, match="'consumer_step_ms' must be int/float"):
+        load_profile(str(path))
+    path.write_text(path.read_text().replace('"fast"', "25"))
+    profile = load_profile(str(path))
+    assert profile.consumer_step_ms == 25.0 and profile.to_dict()["consumer_step_ms"] == 25.0
+    assert main(["run", "--profile", "ci_cpu", "--consumer-step-ms", "-1"]) == 2
+    assert "consumer_step_ms" in capsys.readouterr().out
