@@ -3,8 +3,9 @@
 A cell is ``(scenario, variant, adapter)``. Its samples are the per-repetition elements/s
 (each repetition is a fresh iterator, so repetitions are the independent draws; per-batch
 latencies within one repetition are not). In *relative* mode each sample is divided by the
-reference adapter's repetition of the same index in the same run, so both noise sources stay
-in the samples the test sees and a uniformly slower machine cancels out.
+median of the reference adapter's repetitions in the same run, so a uniformly slower machine
+cancels out; the median keeps one hiccup of the reference out of every sample, and the
+bootstrap resamples the reference too, so its uncertainty shows in the interval.
 
 Per cell: the ratio of medians B/A (throughput: < 1 is slower) with a bootstrap 95 % CI, a
 two-sided Mann-Whitney U test on the raw samples, and a verdict. A regression needs both
@@ -146,24 +147,34 @@ def mann_whitney_p(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def bootstrap_ratio_ci(
-    a: np.ndarray, b: np.ndarray, *, level: float = 0.95, resamples: int = 4000, seed: int = 0
+    a: np.ndarray, b: np.ndarray, ref_a: np.ndarray | None = None, ref_b: np.ndarray | None = None,
+    *, level: float = 0.95, resamples: int = 4000, seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of median(b) / median(a), resampling each side independently."""
+    """Percentile bootstrap CI of median(b) / median(a), each divided by its reference's median
+    when given; every sample vector is resampled independently."""
     rng = np.random.default_rng(seed)
-    med_a = np.median(rng.choice(a, (resamples, len(a))), axis=1)
-    med_b = np.median(rng.choice(b, (resamples, len(b))), axis=1)
-    low, high = np.quantile(med_b / med_a, [(1 - level) / 2, (1 + level) / 2])
+
+    def medians(x: np.ndarray | None) -> np.ndarray | float:
+        return 1.0 if x is None else np.median(rng.choice(x, (resamples, len(x))), axis=1)
+
+    ratios = (medians(b) / medians(ref_b)) / (medians(a) / medians(ref_a))
+    low, high = np.quantile(ratios, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
 
 
-def judge(key: CellKey, a: np.ndarray, b: np.ndarray, config: GateConfig) -> Comparison:
-    """The verdict on two sample vectors (higher is better)."""
+def judge(
+    key: CellKey, a: np.ndarray, b: np.ndarray, config: GateConfig,
+    ref_a: np.ndarray | None = None, ref_b: np.ndarray | None = None,
+) -> Comparison:
+    """The verdict on two sample vectors (higher is better), relative to references if given."""
     n = (len(a), len(b))
     if min(n) == 0:
         return Comparison(key, UNRELIABLE, "no repetition samples", n)
+    ci = bootstrap_ratio_ci(a, b, ref_a, ref_b)
+    if ref_a is not None and ref_b is not None:
+        a, b = a / np.median(ref_a), b / np.median(ref_b)
     ratio = float(np.median(b) / np.median(a))
-    values = dict(n=n, a=float(np.median(a)), b=float(np.median(b)), ratio=ratio,
-                  ci=bootstrap_ratio_ci(a, b), p=mann_whitney_p(a, b))
+    values = dict(n=n, a=float(np.median(a)), b=float(np.median(b)), ratio=ratio, ci=ci, p=mann_whitney_p(a, b))
     floor = min_attainable_p(*n)
     if floor >= config.p_threshold:
         need = min_repetitions(config.p_threshold)
@@ -203,17 +214,12 @@ def _not_ok(record: dict[str, Any] | None, side: str) -> str | None:
     return None
 
 
-def _samples(rs: ResultSet, key: CellKey, config: GateConfig, mode: str, side: str) -> np.ndarray | str:
-    own = repetition_throughput(rs.records[key])
-    if mode == "absolute":
-        return own
+def _reference(rs: ResultSet, key: CellKey, config: GateConfig, side: str) -> np.ndarray | str:
     ref_key = (key[0], key[1], config.reference)
     problem = _not_ok(rs.records.get(ref_key), side)
     if problem:
         return f"reference {config.reference!r} {problem}"
-    ref = repetition_throughput(rs.records[ref_key])
-    n = min(len(own), len(ref))
-    return own[:n] / ref[:n]
+    return repetition_throughput(rs.records[ref_key])
 
 
 def compare(
@@ -237,9 +243,13 @@ def compare(
         if problem:
             out.append(Comparison(key, FAILED if rb is not None else INCOMPARABLE, problem))
             continue
-        sa, sb = _samples(a, key, config, mode, "A"), _samples(b, key, config, mode, "B")
-        problem = next((s for s in (sa, sb) if isinstance(s, str)), None)
-        out.append(Comparison(key, INCOMPARABLE, problem) if problem else judge(key, sa, sb, config))
+        sa, sb = repetition_throughput(ra), repetition_throughput(rb)
+        if mode == "absolute":
+            out.append(judge(key, sa, sb, config))
+            continue
+        ref_a, ref_b = _reference(a, key, config, "A"), _reference(b, key, config, "B")
+        problem = next((r for r in (ref_a, ref_b) if isinstance(r, str)), None)
+        out.append(Comparison(key, INCOMPARABLE, problem) if problem else judge(key, sa, sb, config, ref_a, ref_b))
     return out
 
 
