@@ -21,6 +21,7 @@ from datarax.sources.base import DataSourceModule, check_columns
 
 _READ_OPTIONS = "readahead_buffer_size:0"  # random access: no sequential read-ahead
 _WRITE_OPTIONS = "group_size:1,uncompressed"  # one record per chunk: a read touches one record
+_WRITE_CHUNK = 4096  # rows serialized at a time
 
 
 def schema_path(path: str | Path) -> Path:
@@ -35,9 +36,12 @@ def write_array_record(path: str | Path, columns: Mapping[str, Any]) -> Path:
     path = Path(path)
     writer = ArrayRecordWriter(str(path), _WRITE_OPTIONS)
     try:
-        rows = np.concatenate([a.reshape(len(a), -1).view(np.uint8) for a in arrays.values()], axis=1)
-        for row in rows:
-            writer.write(row.tobytes())
+        length = len(next(iter(arrays.values())))
+        for start in range(0, length, _WRITE_CHUNK):  # bounded memory for large columns
+            parts = [a[start : start + _WRITE_CHUNK] for a in arrays.values()]
+            rows = np.concatenate([p.reshape(len(p), -1).view(np.uint8) for p in parts], axis=1)
+            for row in rows:
+                writer.write(row.tobytes())
     finally:
         writer.close()
     schema = [{"name": n, "dtype": a.dtype.str, "shape": list(a.shape[1:])} for n, a in arrays.items()]

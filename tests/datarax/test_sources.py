@@ -64,7 +64,8 @@ def test_npy_source_memory_maps_a_folder_or_a_dict(tmp_path):
         NpySource(NpySourceConfig(path=tmp_path, fields=("nope",)))
 
 
-def test_array_record_source_round_trips_across_files(tmp_path):
+def test_array_record_source_round_trips_across_files(tmp_path, monkeypatch):
+    monkeypatch.setattr("datarax.sources.array_record._WRITE_CHUNK", 16)  # several write chunks
     first, second = _columns(30, 0), _columns(20, 30)
     write_array_record(tmp_path / "a.array_record", first)
     write_array_record(tmp_path / "b.array_record", second)
