@@ -52,7 +52,8 @@ def test_report_writes_html_markdown_and_charts_into_the_run_folder(reported):
     assert html.count('src="data:image/png;base64,') == len(charts)
     md = (reported / "report.md").read_text()
     assert "## Scoreboard" in md and "| CV-1 | small |" in md and "## Against baseline" in md
-    assert "no roofline data in this run" in md  # ci_cpu records carry no roofline metrics (yet)
+    # datarax's CV-1 cell carries XLA's FLOPs per batch, run.json the probed ceilings.
+    assert "![Roofline](charts/roofline.png)" in md and (reported / "charts" / "roofline.png").is_file()
 
 
 def test_report_renders_in_headless_chromium_with_every_chart_loaded(reported, tmp_path):
