@@ -25,7 +25,7 @@ def register(sub) -> None:
     cmp = sub.add_parser(
         "compare", help="compare two runs cell by cell",
         description="Compare run B against run A (run folders, results.jsonl or baseline files): "
-                    "ratio of medians with a bootstrap 95%% CI, Mann-Whitney U on per-repetition "
+                    "ratio of medians with a bootstrap 95% CI, Mann-Whitney U on per-repetition "
                     "elements/s, and a verdict per cell.",
     )
     cmp.add_argument("a", type=Path, help="the earlier run or baseline (A)")
