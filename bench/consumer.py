@@ -40,11 +40,11 @@ class ConsumerStep:
 
     target_s: float
     iterations: int
-    _fn: Callable
-    _state: tuple
+    fn: Callable = dataclasses.field(repr=False)  # jitted (x, w, iterations, batch) -> scalar
+    operands: tuple = dataclasses.field(repr=False)  # x, w
 
     def __call__(self, batch: Mapping[str, Any]) -> None:
-        self._fn(*self._state, self.iterations, dict(batch)).block_until_ready()
+        self.fn(*self.operands, self.iterations, dict(batch)).block_until_ready()
 
     @classmethod
     def calibrated(cls, target_s: float, batch: Mapping[str, Any]) -> "ConsumerStep":
@@ -63,9 +63,8 @@ class ConsumerStep:
         step = cls(target_s, 0, jax.jit(work), (x, w))
         step(batch)  # compile
         base = _median_seconds(lambda: step(batch))
-        probe = 16
-        step.iterations = probe
-        per_iteration = max((_median_seconds(lambda: step(batch)) - base) / probe, 1e-7)
+        step.iterations = 16
+        per_iteration = max((_median_seconds(lambda: step(batch)) - base) / 16, 1e-7)
         step.iterations = max(0, round((target_s - base) / per_iteration))
         for _ in range(CORRECTIONS):  # against the measured time of the chosen length
             if not step.iterations:

@@ -2,14 +2,16 @@
 
 Every value is read from the system or measured here, never assumed. The measured ceilings
 (memory-copy bandwidth, peak matmul FLOP/s, host→device bandwidth) are each the median of
-several short trials, with the spread and every trial kept: the machine may be shared, and a
-few slow trials must not move the figure. A run measures them once per machine fingerprint and
-backend, in a fresh process (the runner never imports JAX), and caches them under the cache root.
+several short trials taken in turns, with the spread and every trial kept; a trial disturbed
+by other processes (this one's threads kept waiting for a CPU) is retried. A run measures them
+once per machine fingerprint and backend, in a fresh process (the runner never imports JAX),
+and caches them under the cache root; ``datarax-bench probe --remeasure`` replaces them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import platform
@@ -166,12 +168,8 @@ def _timed_copies(dst: np.ndarray, src: np.ndarray, pool: ThreadPoolExecutor | N
 Trial = Callable[[], float]
 
 
-def _copy_trial(dst: np.ndarray, src: np.ndarray, pool: ThreadPoolExecutor | None, threads: int) -> Trial:
-    return lambda: _timed_copies(dst, src, pool, threads)
-
-
 def _matmul_trial(dtype_name: str, n: int) -> Trial | str:
-    """FLOP/s of a jitted n x n matmul, or why the dtype cannot run here."""
+    """Times a jitted n x n matmul, or says why the dtype cannot run here."""
     import jax
     import jax.numpy as jnp
 
@@ -229,8 +227,8 @@ def measure_ceilings(trials: int = TRIALS, matmul_n: int = 1024) -> dict[str, An
     h2d_bytes = 256 * 2**20
     # name: (trial or why absent, work per trial, unit, how)
     setups: dict[str, tuple[Trial | str, float, str, str]] = {
-        "copy_1_thread": (_copy_trial(dst, src, None, 1), 2 * size, "B/s", copy + ", 1 thread"),
-        "copy_all_cpus": (_copy_trial(dst, src, pool, cpus), 2 * size, "B/s",
+        "copy_1_thread": (functools.partial(_timed_copies, dst, src, None, 1), 2 * size, "B/s", copy + ", 1 thread"),
+        "copy_all_cpus": (functools.partial(_timed_copies, dst, src, pool, cpus), 2 * size, "B/s",
                           copy + f", {cpus} threads on disjoint slices"),
         **{f"matmul_{d}": (_matmul_trial(d, matmul_n), 2.0 * matmul_n**3, "FLOP/s", matmul.format(d))
            for d in ("float32", "bfloat16")},

@@ -44,7 +44,8 @@ def test_a_loader_slower_than_the_step_stalls_it_for_the_difference(stalls):
     # A batch every 40 ms: 25 steps/s, and the consumer waits 40 ms minus its step per batch.
     assert m["steps_per_s"] == pytest.approx(25, rel=0.2)
     assert m["stall_fraction"] == pytest.approx(1 - m["consumer_step_s"] * 25, abs=0.1)
-    assert 0.25 < m["stall_fraction"] < 0.75, m  # about half with a 20 ms step
+    # About half with a 20 ms step; loosely, as a shared machine stretches the step.
+    assert 0.1 < m["stall_fraction"] < 0.8, m
 
 
 def test_consumer_step_ms_is_validated(tmp_path, capsys):
