@@ -61,7 +61,8 @@ class HfDatasetsAdapter(Adapter):
         missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
         return f"no NumPy element op for {missing}" if missing else None
 
-    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+    def prepare(self, job: Job) -> Path:
+        """Writes the Arrow dataset once per scenario variant; returns its folder."""
         import datasets
 
         datasets.disable_progress_bars()
@@ -72,8 +73,13 @@ class HfDatasetsAdapter(Adapter):
             table = datasets.Dataset.from_dict(columns, features=_features(datasets, arrays))
             table.save_to_disk(str(folder / "arrow"))
 
-        folder = converted(job.data, "hf_datasets", write)
-        dataset = datasets.load_from_disk(str(folder / "arrow")).with_format("numpy", dtype=None)
+        return converted(job.data, "hf_datasets", write) / "arrow"
+
+    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        import datasets
+
+        folder = self.prepare(job)
+        dataset = datasets.load_from_disk(str(folder)).with_format("numpy", dtype=None)
         transform = RecordTransform(job.scenario.transforms(job.variant), job.seed)
         epoch = 0
         while True:

@@ -10,6 +10,7 @@ the loader as one more array.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from typing import Any, Iterator
 
 import numpy as np
@@ -17,6 +18,13 @@ import numpy as np
 from adapters._element_ops import OPS, RecordTransform
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
+
+
+def _jdl():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # jax_dataloader imports TensorFlow eagerly
+    import jax_dataloader
+
+    return jax_dataloader
 
 
 class JaxDataloaderAdapter(Adapter):
@@ -27,7 +35,7 @@ class JaxDataloaderAdapter(Adapter):
 
     def available(self) -> str | None:
         try:
-            import jax_dataloader  # noqa: F401
+            _jdl()
         except ImportError as e:
             return f"jax_dataloader is not importable: {e}"
         return None
@@ -37,8 +45,7 @@ class JaxDataloaderAdapter(Adapter):
         return f"no NumPy element op for {missing}" if missing else None
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
-        import jax_dataloader as jdl
-
+        jdl = _jdl()
         variant = job.variant
         transform = RecordTransform(job.scenario.transforms(variant), job.seed)
         arrays = job.arrays()
