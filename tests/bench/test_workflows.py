@@ -27,7 +27,7 @@ def test_actionlint_passes():
     if actionlint is None and sys.platform != "linux":
         pytest.skip("the dev extra ships actionlint for Linux only")
     assert actionlint, "actionlint is missing: install the dev extra (pip install -e '.[dev]')"
-    result = subprocess.run([actionlint, *(str(WORKFLOWS / n) for n in OURS)], capture_output=True, text=True)
+    result = subprocess.run([actionlint, *map(str, sorted(WORKFLOWS.glob("*.yml")))], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
