@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
 
 _SANDBOX = tempfile.mkdtemp(prefix="datarax-tests-")
+atexit.register(shutil.rmtree, _SANDBOX, ignore_errors=True)
 for _var in ("HOME", "TMPDIR", "RAY_TMPDIR", "WANDB_DIR"):
     os.environ[_var] = _SANDBOX
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
