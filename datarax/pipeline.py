@@ -15,29 +15,16 @@ import numpy as np
 from flax import nnx
 
 from datarax.core.config import check_int
-from datarax.core.module import DataraxModule, HostBox, HostStage, OperatorModule, RecordKey
+from datarax.core.module import DataraxModule, HostBox, HostStage, RecordKey
 from datarax.dag.executor import BatchIterator, compile_step, host_batches
 from datarax.dag.monitor import StageTimes
-from datarax.dag.nodes import ModuleNode, Node, OperatorNode
+from datarax.dag.nodes import Node, as_node
 from datarax.samplers.sampler import IndexSampler, SamplerConfig
 from datarax.sources.base import DataSourceModule
 from datarax.typing import Batch
 
 # Sampler settings a saved state must agree with (num_epochs may change between runs).
 _FINGERPRINT = ("num_records", "batch_size", "shuffle", "seed", "shard_index", "shard_count", "drop_remainder")
-
-
-def _as_node(stage: Any) -> Node:
-    if isinstance(stage, Node):
-        return stage
-    if isinstance(stage, OperatorModule):
-        return OperatorNode(stage)
-    if isinstance(stage, nnx.Module) and callable(stage):
-        return ModuleNode(stage)
-    raise TypeError(
-        "a pipeline stage must be a Node, an OperatorModule, a HostStage or a callable "
-        f"nnx.Module, got {type(stage).__name__}"
-    )
 
 
 def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node]]:
@@ -51,7 +38,7 @@ def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node]]:
                 )
             host.append(stage)
         else:
-            device.append(_as_node(stage))
+            device.append(as_node(stage))
     return host, device
 
 

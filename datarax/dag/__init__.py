@@ -1,5 +1,14 @@
 """Graph nodes that compose operators into a pipeline, and the executor that runs them."""
 
-from datarax.dag.nodes import ModuleNode, Node, OperatorNode
+from datarax.dag.nodes import (
+    Branch,
+    Merge,
+    ModuleNode,
+    Node,
+    OperatorNode,
+    Parallel,
+    Sequential,
+    SplitField,
+)
 
-__all__ = ["ModuleNode", "Node", "OperatorNode"]
+__all__ = ["Branch", "Merge", "ModuleNode", "Node", "OperatorNode", "Parallel", "Sequential", "SplitField"]

@@ -99,17 +99,25 @@ def compile_step(graphdef: nnx.GraphDef, treedef: Any, names: tuple[str, ...]) -
         size = record_ids.shape[0]
         for node, name in zip(nodes, names):
             batch = node.apply_batch(batch, record_ids, epoch)
-            if not isinstance(batch, dict):
-                raise TypeError(f"stage {name} returned {type(batch).__name__}, expected a dict batch")
-            wrong = {k: tuple(v.shape) for k, v in batch.items() if not v.shape or v.shape[0] != size}
-            if wrong:
-                raise ValueError(
-                    f"stage {name} changed the batch dimension: fields {wrong} should have "
-                    f"{size} rows; operators must keep one output record per input record"
-                )
+            check_stage_output(name, batch, size)
+        if not isinstance(batch, dict):
+            raise TypeError(f"the last stage {names[-1]} returned {len(batch)} branches: end a Parallel node with a Merge")
         return batch
 
     return jax.jit(step)
+
+
+def check_stage_output(name: str, batch: Any, size: int) -> None:
+    """A stage returns a dict batch (or a Parallel node's tuple of them) of ``size`` rows."""
+    for one in batch if isinstance(batch, tuple) else (batch,):
+        if not isinstance(one, dict):
+            raise TypeError(f"stage {name} returned {type(one).__name__}, expected a dict batch")
+        wrong = {k: tuple(v.shape) for k, v in one.items() if not v.shape or v.shape[0] != size}
+        if wrong:
+            raise ValueError(
+                f"stage {name} changed the batch dimension: fields {wrong} should have "
+                f"{size} rows; operators must keep one output record per input record"
+            )
 
 
 class _End:
