@@ -192,12 +192,23 @@ class Pipeline(DataraxModule):
             "transcendentals": float(analysis.get("transcendentals", 0.0)),
         }
 
-    def __iter__(self) -> Iterator[Batch]:
-        times = StageTimes()
-        items = host_batches(
+    def _host_batches(self, times: StageTimes):
+        return host_batches(
             self.sampler, self.source, list(self.host_stages),
             (self._position.epoch, self._position.batch_index), self._options["num_epochs"], times,
         )
+
+    def inputs(self) -> Iterator[tuple[Batch, jax.Array, jax.Array]]:
+        """``(batch, record_ids, epoch)`` before the stages, advancing the position like
+        ``iter``: to train the stages' parameters, apply them yourself with
+        :func:`~datarax.dag.executor.run_stages` inside ``nnx.grad``."""
+        times = StageTimes()
+        return BatchIterator(self._host_batches(times), lambda leaves, *arrays: arrays, lambda: None,
+                             self._consumed, self._options["prefetch"], times)
+
+    def __iter__(self) -> Iterator[Batch]:
+        times = StageTimes()
+        items = self._host_batches(times)
         stages = self.stages
         step, frozen = self._step()
         # Only record keys: the state cannot change while iterating, so read it once. Otherwise

@@ -95,16 +95,25 @@ def compile_step(graphdef: nnx.GraphDef, treedef: Any, names: tuple[str, ...]) -
     """
 
     def step(leaves, batch, record_ids, epoch):
-        nodes = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))
-        size = record_ids.shape[0]
-        for node, name in zip(nodes, names):
-            batch = node.apply_batch(batch, record_ids, epoch)
-            check_stage_output(name, batch, size)
-        if not isinstance(batch, dict):
-            raise TypeError(f"the last stage {names[-1]} returned {len(batch)} branches: end a Parallel node with a Merge")
-        return batch
+        return run_stages(nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves)), batch, record_ids, epoch)
 
     return jax.jit(step)
+
+
+def run_stages(stages: Sequence[Node], batch: Batch, record_ids: jax.Array, epoch: jax.Array) -> Batch:
+    """Applies ``stages`` (a pipeline's ``stages``) to one batch: the body of the compiled step.
+
+    Traceable and differentiable: call it inside ``nnx.grad``/``nnx.jit`` to train the
+    stages' parameters on batches from :meth:`Pipeline.inputs`.
+    """
+    size = record_ids.shape[0]
+    for node in stages:
+        batch = node.apply_batch(batch, record_ids, epoch)
+        check_stage_output(node.name, batch, size)
+    if not isinstance(batch, dict):
+        raise TypeError(f"the last stage {stages[-1].name} returned {len(batch)} branches: "
+                        "end a Parallel node with a Merge")
+    return batch
 
 
 def check_stage_output(name: str, batch: Any, size: int) -> None:

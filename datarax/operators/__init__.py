@@ -12,6 +12,7 @@ from datarax.operators.element import (
     FieldOperator,
     RecordOperator,
 )
+from datarax.operators.learnable import LearnableColorTransform, LearnableConfig, LearnableNormalize
 from datarax.operators.map import MapOperator, MapOperatorConfig
 
 __all__ = [
@@ -19,6 +20,9 @@ __all__ = [
     "ElementOperatorConfig",
     "FieldConfig",
     "FieldOperator",
+    "LearnableColorTransform",
+    "LearnableConfig",
+    "LearnableNormalize",
     "MapOperator",
     "MapOperatorConfig",
     "OperatorConfig",
