@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -52,6 +52,30 @@ def epoch_order(num_records: int, seed: int, epoch: int, shuffle: bool = True) -
     if not shuffle:
         return np.arange(num_records)
     return np.random.default_rng([seed, epoch]).permutation(num_records)
+
+
+class EpochBatches:
+    """A batch sampler yielding ``(epoch, ids)`` for each batch of an epoch (remainder dropped).
+
+    ``set_epoch`` picks the epoch's permutation; the epoch travels with the ids, so a worker
+    process knows it without shared state. PyTorch's ``DataLoader`` takes it as
+    ``batch_sampler``.
+    """
+
+    def __init__(self, num_records: int, batch_size: int, seed: int, shuffle: bool = True):
+        self.num_records, self.batch_size, self.seed, self.shuffle = num_records, batch_size, seed, shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_records // self.batch_size
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        order = epoch_order(self.num_records, self.seed, self.epoch, self.shuffle)
+        for i in range(len(self)):
+            yield self.epoch, order[i * self.batch_size : (i + 1) * self.batch_size]
 
 
 def converted(data: Mapping[str, str], peer: str, write: Callable[[Path], None]) -> Path:

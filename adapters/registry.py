@@ -27,9 +27,9 @@ BUILTIN: dict[str, str] = {
     "hf_datasets": "adapters.hf_datasets_adapter:HfDatasetsAdapter",
     "webdataset": "adapters.webdataset_adapter:WebDatasetAdapter",
     "litdata": "adapters.litdata_adapter:LitDataAdapter",
+    "deeplake": "adapters.deeplake_adapter:DeepLakeAdapter",
     "mosaic": "adapters.unavailable_adapters:MosaicStreamingAdapter",
     "ffcv": "adapters.unavailable_adapters:FfcvAdapter",
-    "deeplake": "adapters.unavailable_adapters:DeepLakeAdapter",
     "energon": "adapters.unavailable_adapters:EnergonAdapter",
 }
 

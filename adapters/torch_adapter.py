@@ -16,31 +16,12 @@ import importlib.metadata
 from typing import Any, Iterator
 
 from adapters._element_ops import crop_box, record_uniforms
-from adapters._records import NpyRecords, epoch_order
+from adapters._records import EpochBatches, NpyRecords
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Transform, Variant
 
 UNIFORMS = {"random_resized_crop": 22, "random_horizontal_flip": 1}
 SUPPORTED = frozenset({*UNIFORMS, "normalize", "shift_tokens", "standardize"})
-
-
-class EpochBatches:
-    """Batch sampler yielding ``(epoch, ids)``; ``set_epoch`` picks the permutation."""
-
-    def __init__(self, num_records: int, batch_size: int, seed: int, shuffle: bool):
-        self.num_records, self.batch_size, self.seed, self.shuffle = num_records, batch_size, seed, shuffle
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.num_records // self.batch_size
-
-    def __iter__(self):
-        order = epoch_order(self.num_records, self.seed, self.epoch, self.shuffle)
-        for i in range(len(self)):
-            yield self.epoch, order[i * self.batch_size : (i + 1) * self.batch_size]
 
 
 def _apply(torch, t: Transform, value, u):

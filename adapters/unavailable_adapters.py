@@ -49,15 +49,6 @@ class FfcvAdapter(_Unavailable):
     )
 
 
-class DeepLakeAdapter(_Unavailable):
-    name = "deeplake"
-    distribution = "deeplake"
-    reason = (
-        "deeplake 4.7.4 resolves against this environment (pip --dry-run), "
-        "but no adapter is written for it yet"
-    )
-
-
 class EnergonAdapter(_Unavailable):
     name = "energon"
     distribution = "megatron-energon"

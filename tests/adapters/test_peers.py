@@ -19,7 +19,9 @@ from bench.measure import materialize, to_host
 from scenarios import get_scenario
 from scenarios.reference import apply_transforms
 
-PEERS = ["grain", "tfdata", "torch", "dali", "ray", "spdl", "jax_dataloader", "hf_datasets", "webdataset", "litdata"]
+PEERS = [
+    "grain", "tfdata", "torch", "dali", "ray", "spdl", "jax_dataloader", "hf_datasets", "webdataset", "litdata", "deeplake",
+]
 SCENARIOS = ["CV-1", "NLP-1", "TAB-1"]
 BATCHES = 3
 

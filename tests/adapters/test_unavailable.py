@@ -5,7 +5,7 @@ import pytest
 from adapters import adapter_names, load_adapter
 
 
-@pytest.mark.parametrize("name", ["mosaic", "ffcv", "deeplake", "energon"])
+@pytest.mark.parametrize("name", ["mosaic", "ffcv", "energon"])
 def test_loaders_that_cannot_run_here_say_why(name):
     adapter = load_adapter(name)
     assert adapter.available()

@@ -1,0 +1,132 @@
+"""Deep Lake 4: a dataset written once → batched column reads by id → PyTorch ``DataLoader``.
+
+Records (plus their ids) are appended once per scenario variant to a local Deep Lake dataset
+with fixed-shape typed columns. Deep Lake's own ``ds.pytorch()`` reads row by row; its
+documented fast path is a column read with a list of indices, so a ``DataLoader`` batch sampler
+hands each batch's shuffled ids to a dataset whose ``__getitems__`` reads every column once
+(sorted ids, then put back in order), then runs the transforms with per-record random
+parameters keyed by (seed, epoch, record id). Per-record work runs in ``job.cpu_budget``
+persistent workers, each opening the dataset itself; cheap vectorized work stays in-process.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from adapters._element_ops import OPS, RecordTransform
+from adapters._records import EpochBatches, converted
+from adapters.base import Adapter, Job
+from scenarios import Scenario, Variant
+
+ID = "__record_id__"
+APPEND_ROWS = 8192  # rows per append while converting
+
+
+class Columns:
+    """Map-style dataset over a Deep Lake dataset, opened lazily once per process."""
+
+    def __init__(self, url: str, fields: list[str], transform: RecordTransform, num_records: int):
+        self.url, self.fields, self.transform, self.num_records = url, fields, transform, num_records
+        self._opened: tuple[int, Any] | None = None
+
+    def _dataset(self):
+        if self._opened is None or self._opened[0] != os.getpid():  # never share across a fork
+            import deeplake
+
+            self._opened = (os.getpid(), deeplake.open_read_only(self.url))
+        return self._opened[1]
+
+    def __len__(self) -> int:
+        return self.num_records
+
+    def __getitems__(self, request: tuple[int, np.ndarray]) -> dict[str, np.ndarray]:
+        epoch, ids = request
+        order = np.argsort(ids)
+        back = np.empty_like(order)
+        back[order] = np.arange(len(ids))
+        wanted = ids[order].tolist()
+        dataset = self._dataset()
+        batch = {name: np.asarray(dataset[name][wanted])[back] for name in self.fields}
+        return self.transform.batch(batch, ids, epoch)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_opened": None}
+
+
+def _as_is(batch):
+    return batch
+
+
+class DeepLakeAdapter(Adapter):
+    name = "deeplake"
+
+    def __init__(self):
+        self._loaders: dict[tuple, Any] = {}
+
+    def version(self) -> str:
+        return importlib.metadata.version("deeplake")
+
+    def available(self) -> str | None:
+        try:
+            import deeplake  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError as e:
+            return f"deeplake (with torch) is not importable: {e}"
+        return None
+
+    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
+        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
+        return f"no NumPy element op for {missing}" if missing else None
+
+    def prepare(self, job: Job) -> str:
+        """Writes the Deep Lake dataset once per scenario variant; returns its URL."""
+        import deeplake
+
+        def write(folder: Path) -> None:
+            arrays = job.arrays()
+            dataset = deeplake.create(f"file://{folder / 'dataset'}")
+            dataset.add_column(ID, deeplake.types.Int64())
+            for name, array in arrays.items():
+                dtype, shape = str(array.dtype), list(array.shape[1:])
+                dataset.add_column(name, deeplake.types.Array(dtype, shape=shape) if shape else dtype)
+            ids = np.arange(job.variant.num_records)
+            for start in range(0, len(ids), APPEND_ROWS):
+                rows = slice(start, start + APPEND_ROWS)
+                dataset.append({ID: ids[rows], **{k: np.asarray(a[rows]) for k, a in arrays.items()}})
+            dataset.commit()
+
+        return f"file://{converted(job.data, 'deeplake', write) / 'dataset'}"
+
+    def _loader(self, job: Job):
+        import torch
+
+        key = (job.scenario_id, job.variant_name, tuple(sorted(job.data.items())), job.seed, job.shuffle, job.cpu_budget)
+        if key not in self._loaders:
+            variant = job.variant
+            transform = RecordTransform(job.scenario.transforms(variant), job.seed)
+            fields = [f.name for f in job.scenario.input_fields(variant)]
+            workers = job.cpu_budget if transform.stochastic else 0
+            self._loaders[key] = torch.utils.data.DataLoader(
+                Columns(self.prepare(job), fields, transform, variant.num_records),
+                batch_sampler=EpochBatches(variant.num_records, variant.batch_size, job.seed, job.shuffle),
+                collate_fn=_as_is,
+                num_workers=workers,
+                persistent_workers=workers > 0,
+            )
+        return self._loaders[key]
+
+    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        loader = self._loader(job)
+        epoch = 0
+        while True:
+            loader.batch_sampler.set_epoch(epoch)
+            yield from loader
+            epoch += 1
+
+    def close(self) -> None:
+        self._loaders.clear()
