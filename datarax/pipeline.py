@@ -19,6 +19,7 @@ from datarax.core.module import DataraxModule, HostBox, HostStage, RecordKey
 from datarax.dag.executor import BatchIterator, compile_step, host_batches
 from datarax.dag.monitor import StageTimes
 from datarax.dag.nodes import Node, as_node
+from datarax.distributed.sharding import batch_sharding, check_divisible
 from datarax.samplers.sampler import IndexSampler, SamplerConfig
 from datarax.sources.base import DataSourceModule
 from datarax.typing import Batch
@@ -50,7 +51,9 @@ class Pipeline(DataraxModule):
     ``get_state``/``set_state`` save and restore the position; see :class:`SamplerConfig`
     for ``shuffle``, ``seed``, sharding, ``drop_remainder`` and ``num_epochs``. Every iterator
     counts its time per stage (``stage_times()``); ``time_stages=True`` also waits for each
-    compiled step inside ``next()`` so the step's own time is counted.
+    compiled step inside ``next()`` so the step's own time is counted. With a ``mesh``, each
+    batch enters the step as a global array sharded over ``data_axes`` (see
+    :mod:`datarax.distributed`), ``batch_size`` being this process's share.
     """
 
     def __init__(
@@ -67,6 +70,8 @@ class Pipeline(DataraxModule):
         num_epochs: int | None = None,
         prefetch: int = 2,
         time_stages: bool = False,
+        mesh: jax.sharding.Mesh | None = None,
+        data_axes: str | Sequence[str] = "data",
     ):
         super().__init__(config=None)
         if not isinstance(source, DataSourceModule):
@@ -77,9 +82,10 @@ class Pipeline(DataraxModule):
         self._options = dict(
             batch_size=batch_size, shuffle=shuffle, seed=seed, shard_index=shard_index,
             shard_count=shard_count, drop_remainder=drop_remainder, num_epochs=num_epochs,
-            prefetch=prefetch, time_stages=time_stages,
+            prefetch=prefetch, time_stages=time_stages, mesh=mesh, data_axes=data_axes,
         )
-        sampler_options = {k: v for k, v in self._options.items() if k not in ("prefetch", "time_stages")}
+        sampler_options = {k: v for k, v in self._options.items()
+                           if k not in ("prefetch", "time_stages", "mesh", "data_axes")}
         self.sampler = IndexSampler(SamplerConfig(num_records=len(source), **sampler_options))
         self.source = source
         self._recipe = HostBox(stages=list(stages))  # what `>>` extends
@@ -89,6 +95,9 @@ class Pipeline(DataraxModule):
         # Plain ints, not nnx Variables: updated after every batch, read by get_state().
         self._position = HostBox(epoch=0, batch_index=0)
         self._compiled = HostBox(step=None)
+        self._sharding = HostBox(value=None if mesh is None else batch_sharding(mesh, data_axes))
+        if mesh is not None:
+            check_divisible(self._sharding.value, self.batch_size)
 
     def __rshift__(self, stage: Any) -> "Pipeline":
         return Pipeline(self.source, [*self._recipe.stages, stage], **self._options)
@@ -196,6 +205,7 @@ class Pipeline(DataraxModule):
         return host_batches(
             self.sampler, self.source, list(self.host_stages),
             (self._position.epoch, self._position.batch_index), self._options["num_epochs"], times,
+            self._sharding.value,
         )
 
     def inputs(self) -> Iterator[tuple[Batch, jax.Array, jax.Array]]:
