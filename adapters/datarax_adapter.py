@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Callable, Iterator
 
 from adapters.base import Adapter, Job
@@ -12,10 +15,16 @@ def _operator_factories() -> dict[str, Callable]:
     """Transform name → ``(transform, seed) -> OperatorModule``; imports the engine lazily."""
     from flax import nnx
 
-    from datarax.operators import image, sequence, tabular
+    import jax.numpy as jnp
+
+    from datarax.operators import MapOperator, MapOperatorConfig, image, sequence, tabular
 
     def rngs(seed):
         return nnx.Rngs(seed)
+
+    def elementwise(fn):
+        """A deterministic one-field map: the idiomatic datarax stage for a user function."""
+        return lambda t, seed: MapOperator(MapOperatorConfig(fields=(t.field,)), fn=lambda x: fn(x, **t.kwargs))
 
     return {
         "random_resized_crop": lambda t, seed: image.RandomResizedCrop(
@@ -38,12 +47,54 @@ def _operator_factories() -> dict[str, Callable]:
         "standardize": lambda t, seed: tabular.Standardize(
             tabular.StandardizeConfig(field=t.field, mean=tuple(t.kwargs["mean"]), std=tuple(t.kwargs["std"]))
         ),
+        "multiply": elementwise(lambda x, factor: x.astype(jnp.float32) * jnp.float32(factor)),
+        "add": elementwise(lambda x, value: x.astype(jnp.float32) + jnp.float32(value)),
+        "clip": elementwise(lambda x, low, high: jnp.clip(x.astype(jnp.float32), low, high)),
     }
 
 
 SUPPORTED_TRANSFORMS = frozenset(
-    {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize"}
+    {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize",
+     "multiply", "add", "clip"}
 )
+# Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
+SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record"})
+
+
+def _source(job: Job, backend: str):
+    """The job's records through ``backend``; ``npy`` memory-maps them, like the other loaders."""
+    import numpy as np
+
+    from datarax.sources import (
+        ArrayRecordSource, ArrayRecordSourceConfig, MemorySource, NpySource, NpySourceConfig,
+    )
+
+    if backend == "memory":
+        return MemorySource(data={name: np.load(path) for name, path in job.data.items()})
+    if backend == "array_record":
+        return ArrayRecordSource(ArrayRecordSourceConfig(paths=str(_array_record_file(job))))
+    return NpySource(NpySourceConfig(path=dict(job.data)))
+
+
+def _array_record_file(job: Job) -> Path:
+    """Converts the job's .npy fields once into one ArrayRecord file beside them (untimed set-up).
+
+    Written in a temporary folder then renamed, so a crash never leaves a file a later run trusts.
+    """
+    from datarax.sources import write_array_record
+
+    folder = Path(next(iter(job.data.values()))).parent / "datarax-array_record"
+    if not folder.is_dir():
+        tmp = Path(tempfile.mkdtemp(prefix=".datarax-array_record.", dir=folder.parent))
+        try:
+            write_array_record(tmp / "records.array_record", dict(job.arrays()))
+            tmp.rename(folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder / "records.array_record"
 
 
 class DataraxAdapter(Adapter):
@@ -59,16 +110,20 @@ class DataraxAdapter(Adapter):
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
         missing = [t.name for t in scenario.transforms(variant) if t.name not in SUPPORTED_TRANSFORMS]
-        return f"no datarax operator for {missing}" if missing else None
+        if missing:
+            return f"no datarax operator for {missing}"
+        backend = dict(variant.params).get("backend", "npy")
+        if backend not in SUPPORTED_BACKENDS:
+            return f"no datarax source for the {backend!r} backend (has: {', '.join(sorted(SUPPORTED_BACKENDS))})"
+        return None
 
     def _build(self, job: Job):
         from datarax import Pipeline
-        from datarax.sources import NpySource, NpySourceConfig
 
         factories = _operator_factories()
         variant = job.variant
         stages = [factories[t.name](t, job.seed) for t in job.scenario.transforms(variant)]
-        source = NpySource(NpySourceConfig(path=dict(job.data)))  # memory-mapped, like the others
+        source = _source(job, dict(variant.params).get("backend", "npy"))
         # time_stages: next() waits for the step (the harness waits for the batch right after
         # anyway), so the record's per-stage breakdown includes the compiled step.
         return Pipeline(source, stages, batch_size=variant.batch_size, shuffle=job.shuffle, seed=job.seed,

@@ -19,12 +19,23 @@ class NumpyAdapter(Adapter):
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
         missing = [t.name for t in scenario.transforms(variant) if t.name not in REFERENCE]
-        return f"no NumPy implementation of {missing}" if missing else None
+        if missing:
+            return f"no NumPy implementation of {missing}"
+        backend = dict(variant.params).get("backend", "npy")
+        if backend not in ("npy", "memory"):
+            return f"the NumPy baseline reads only .npy files (memory-mapped or loaded), not {backend!r}"
+        return None
+
+    def transforms(self, job: Job) -> tuple:
+        """The work applied to each batch: the scenario's transforms, in order."""
+        return job.scenario.transforms(job.variant)
 
     def open(self, job: Job) -> Iterator[dict[str, np.ndarray]]:
         arrays = job.arrays()
+        if dict(job.variant.params).get("backend") == "memory":
+            arrays = {name: np.array(array) for name, array in arrays.items()}  # copied into RAM first
         variant = job.variant
-        transforms = job.scenario.transforms(variant)
+        transforms = self.transforms(job)
         n, batch_size = variant.num_records, variant.batch_size
         epoch = 0
         while True:

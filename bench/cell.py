@@ -66,13 +66,14 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         raw = measure(
             lambda: adapter.open(job),
-            check=lambda batch: scenario.check_batch(variant, batch),
+            check=lambda batch: scenario.check_batch(variant, batch, job.arrays()),
             warmup_batches=spec["warmup_batches"],
             batches=spec["batches"],
             repetitions=spec["repetitions"],
             cpu_clock=lambda: own_tree_cpu_seconds(tree),
         )
         cost = step_cost(adapter, job)  # after timing: a compilation here costs nothing measured
+        outcomes = scenario.outcomes(adapter, job)  # outcome scenarios (PR-*, ...); None for most
     except NonConformant as e:
         return {**outcome, "status": "non-conformant", "reason": str(e)}
     finally:
@@ -89,6 +90,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
         "reason": None,
         "metrics": metrics,
         "samples": {"batch_latency_s": raw["latencies_s"]},
+        **({"outcomes": outcomes} if outcomes is not None else {}),
     }
 
 

@@ -213,6 +213,7 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
             "reason": outcome.get("reason"),
             "metrics": outcome.get("metrics"),
             "samples": outcome.get("samples"),
+            **({"outcomes": outcome["outcomes"]} if outcome.get("outcomes") is not None else {}),
             "batch_size": variant.batch_size,
             "cpu_budget": profile.cpu_budget,
             "cpus": outcome.get("cpus"),

@@ -1,12 +1,19 @@
 """The benchmark's workloads; ``get_scenario(id)`` looks one up by its id (e.g. ``"CV-1"``)."""
 
 from scenarios.base import FieldSpec, Scenario, Transform, Variant
+from scenarios.chain import ChainDepth
+from scenarios.io import SourceBackends
+from scenarios.production import Determinism
 from scenarios.tabular import DenseFeatures
 from scenarios.text import PretrainingTokens
 from scenarios.vision import ImageClassification
 
 SCENARIOS: dict[str, Scenario] = {
-    s.id: s for s in (ImageClassification(), PretrainingTokens(), DenseFeatures())
+    s.id: s
+    for s in (
+        ImageClassification(), PretrainingTokens(), DenseFeatures(), ChainDepth(), SourceBackends(),
+        Determinism(),
+    )
 }
 
 

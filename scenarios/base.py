@@ -114,8 +114,14 @@ class Scenario(abc.ABC):
         blob = json.dumps(self.spec(variant), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    def check_batch(self, variant: Variant, batch: Mapping[str, np.ndarray]) -> str | None:
-        """Returns the first way ``batch`` breaks the scenario's contract, or None."""
+    def check_batch(
+        self, variant: Variant, batch: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray] | None = None
+    ) -> str | None:
+        """Returns the first way ``batch`` breaks the scenario's contract, or None.
+
+        With the job's stored ``inputs``, scenarios whose records carry an ``index`` field are
+        also checked row by row against their NumPy reference (``check_rows``).
+        """
         expected = {f.name: f for f in self.output_fields(variant)}
         if set(batch) != set(expected):
             return f"fields {sorted(batch)} != expected {sorted(expected)}"
@@ -126,7 +132,20 @@ class Scenario(abc.ABC):
                 return f"field {name!r}: shape {tuple(array.shape)} != expected {want_shape}"
             if np.dtype(array.dtype) != np.dtype(spec.dtype):
                 return f"field {name!r}: dtype {array.dtype} != expected {spec.dtype}"
-        return self.check_values(variant, batch)
+        problem = self.check_values(variant, batch)
+        if problem is None and inputs is not None and "index" in expected:
+            problem = self.check_rows(variant, batch, inputs)
+        return problem
+
+    def check_rows(
+        self, variant: Variant, batch: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
+    ) -> str | None:
+        """Exactness against the reference for the stored rows ``batch["index"]``; None when equal."""
+        return None
+
+    def outcomes(self, adapter: Any, job: Any) -> dict[str, Any] | None:
+        """Measured outcomes beyond throughput (outcome scenarios: PR-*, IO-4, ...); None for most."""
+        return None
 
     def check_values(self, variant: Variant, batch: Mapping[str, np.ndarray]) -> str | None:
         """Scenario-specific value checks (ranges, statistics); None when they pass."""

@@ -14,7 +14,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from scenarios.reference import image, tabular, text
+from scenarios.reference import elementwise, image, tabular, text
 
 
 def _random_resized_crop(images, rng, *, size, scale, ratio):
@@ -39,12 +39,27 @@ def _standardize(features, rng, *, mean, std):
     return tabular.standardize(features, mean, std)
 
 
+def _multiply(x, rng, *, factor):
+    return elementwise.multiply(x, factor)
+
+
+def _add(x, rng, *, value):
+    return elementwise.add(x, value)
+
+
+def _clip(x, rng, *, low, high):
+    return elementwise.clip(x, low, high)
+
+
 REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "random_resized_crop": _random_resized_crop,
     "random_horizontal_flip": _random_horizontal_flip,
     "normalize": _normalize,
     "shift_tokens": _shift_tokens,
     "standardize": _standardize,
+    "multiply": _multiply,
+    "add": _add,
+    "clip": _clip,
 }
 
 STOCHASTIC: frozenset[str] = frozenset({"random_resized_crop", "random_horizontal_flip"})

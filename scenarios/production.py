@@ -1,0 +1,84 @@
+"""Production-concern scenarios (PR-*): their records carry measured outcomes next to throughput."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+
+from scenarios.base import FieldSpec, Scenario, Variant
+from scenarios.checks import first_mismatch, stored_rows
+from scenarios.vision import ImageClassification
+
+_COMPARED_BATCHES = 3
+
+
+def _host(batch) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in batch.items()}
+
+
+def _first_batches(adapter, job, count: int) -> list[dict[str, np.ndarray]]:
+    iterator = adapter.open(job)
+    try:
+        return [_host(b) for b in itertools.islice(iterator, count)]
+    finally:
+        close = getattr(iterator, "close", None)
+        if close:
+            close()
+
+
+def _identical(a: list[dict], b: list[dict]) -> bool:
+    return len(a) == len(b) and all(
+        x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x) for x, y in zip(a, b)
+    )
+
+
+class Determinism(Scenario):
+    """PR-2: CV-1's random augmentation, shuffled; are two runs with one seed identical, and a
+    different seed different?
+
+    The outcome opens the loader three times (seed, seed again, seed + 1) and compares the first
+    batches bit for bit: ``same_seed_identical`` and ``other_seed_differs`` are measured, and a
+    loader that fails them is reported so, not excluded.
+    """
+
+    id = "PR-2"
+    name = "determinism"
+    category = "production"
+    capabilities = frozenset({"stochastic_per_element", "outcomes"})
+    variants = {
+        "small": Variant("small", 4096, 128, (("image_size", 32), ("crop_size", 32), ("classes", 10))),
+        "medium": Variant("medium", 20000, 128, (("image_size", 128), ("crop_size", 112), ("classes", 100))),
+        "large": Variant("large", 50000, 256, (("image_size", 256), ("crop_size", 224), ("classes", 1000))),
+    }
+    _images = ImageClassification()
+
+    def input_fields(self, variant):
+        return (*self._images.input_fields(variant), FieldSpec("index", (), "int32"))
+
+    def output_fields(self, variant):
+        return (*self._images.output_fields(variant), FieldSpec("index", (), "int32"))
+
+    def transforms(self, variant):
+        return self._images.transforms(variant)
+
+    def generate(self, variant, seed):
+        data = self._images.generate(variant, seed)
+        return {**data, "index": np.arange(variant.num_records, dtype=np.int32)}
+
+    def check_values(self, variant, batch):
+        return self._images.check_values(variant, batch)
+
+    def check_rows(self, variant, batch, inputs):
+        rows, problem = stored_rows(batch, inputs)
+        return problem or first_mismatch("label", batch["label"], np.asarray(inputs["label"][rows]))
+
+    def outcomes(self, adapter, job):
+        runs = [_first_batches(adapter, j, _COMPARED_BATCHES)
+                for j in (job, job, dataclasses.replace(job, seed=job.seed + 1))]
+        return {
+            "batches_compared": _COMPARED_BATCHES,
+            "same_seed_identical": _identical(runs[0], runs[1]),
+            "other_seed_differs": not _identical(runs[0], runs[2]),
+        }
