@@ -72,3 +72,7 @@ class LearnableNormalize(_ChannelOperator):
 
     def transform(self, value, key):
         return (value - self.mean[...]) * jnp.exp(self.log_scale[...])
+
+
+# ``<Operator>Config`` names, as for every other operator (the ``datarax`` CLI looks them up).
+LearnableColorTransformConfig = LearnableNormalizeConfig = LearnableConfig
