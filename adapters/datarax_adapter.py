@@ -47,6 +47,10 @@ def _operator_factories() -> dict[str, Callable]:
         "standardize": lambda t, seed: tabular.Standardize(
             tabular.StandardizeConfig(field=t.field, mean=tuple(t.kwargs["mean"]), std=tuple(t.kwargs["std"]))
         ),
+        "log1p": lambda t, seed: tabular.Log1p(tabular.Log1pConfig(field=t.field)),
+        "hash_to_vocabulary": lambda t, seed: tabular.HashToVocabulary(
+            tabular.HashToVocabularyConfig(field=t.field, vocab_size=t.kwargs["vocab_size"], salt=t.kwargs["salt"])
+        ),
         "multiply": elementwise(lambda x, factor: x.astype(jnp.float32) * jnp.float32(factor)),
         "add": elementwise(lambda x, value: x.astype(jnp.float32) + jnp.float32(value)),
         "clip": elementwise(lambda x, low, high: jnp.clip(x.astype(jnp.float32), low, high)),
@@ -55,7 +59,7 @@ def _operator_factories() -> dict[str, Callable]:
 
 SUPPORTED_TRANSFORMS = frozenset(
     {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize",
-     "multiply", "add", "clip"}
+     "multiply", "add", "clip", "log1p", "hash_to_vocabulary"}
 )
 # Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
 SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record"})

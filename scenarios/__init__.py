@@ -4,7 +4,7 @@ from scenarios.base import FieldSpec, Scenario, Transform, Variant
 from scenarios.chain import ChainDepth
 from scenarios.io import SourceBackends
 from scenarios.production import Determinism
-from scenarios.tabular import DenseFeatures
+from scenarios.tabular import DenseFeatures, Recommendation
 from scenarios.text import PretrainingTokens
 from scenarios.vision import ImageClassification
 
@@ -12,7 +12,7 @@ SCENARIOS: dict[str, Scenario] = {
     s.id: s
     for s in (
         ImageClassification(), PretrainingTokens(), DenseFeatures(), ChainDepth(), SourceBackends(),
-        Determinism(),
+        Determinism(), Recommendation(),
     )
 }
 

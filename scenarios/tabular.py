@@ -7,6 +7,8 @@ import functools
 import numpy as np
 
 from scenarios.base import FieldSpec, Scenario, Transform, Variant
+from scenarios.checks import first_mismatch, stored_rows
+from scenarios.reference import apply_transforms
 
 # Standardized values beyond this many standard deviations are treated as a wrong transform:
 # a normal sample of 10^7 values stays within ~5.6.
@@ -75,3 +77,69 @@ class DenseFeatures(Scenario):
         if label.min() < 0 or label.max() >= classes:
             return f"field 'label' outside [0, {classes})"
         return None
+
+
+class Recommendation(Scenario):
+    """TAB-2: 13 dense counts + 26 raw categorical ids → ``log1p`` dense, hash ids to a vocabulary.
+
+    Criteo-shaped: dense counts are heavy-tailed non-negative integers (stored as float32),
+    categorical ids are raw 31-bit values. Hashing is bit-exact; ``log1p`` exact to float32
+    rounding (libm and XLA may differ in the last ulp).
+    """
+
+    id = "TAB-2"
+    name = "recommendation features"
+    category = "tabular"
+    capabilities = frozenset({"exact_reference"})
+    variants = {
+        "small": Variant("small", 65536, 1024, (("vocab_size", 65536),)),
+        "medium": Variant("medium", 1048576, 4096, (("vocab_size", 1048576),)),
+        "large": Variant("large", 4194304, 8192, (("vocab_size", 4194304),)),
+    }
+    dense_count, sparse_count, salt = 13, 26, 0x9E3779B9
+
+    def input_fields(self, variant):
+        return (
+            FieldSpec("dense", (self.dense_count,), "float32"),
+            FieldSpec("sparse", (self.sparse_count,), "int32"),
+            FieldSpec("label", (), "int32"),
+            FieldSpec("index", (), "int32"),
+        )
+
+    def output_fields(self, variant):
+        return self.input_fields(variant)
+
+    def transforms(self, variant):
+        return (
+            Transform.of("log1p", field="dense"),
+            Transform.of("hash_to_vocabulary", field="sparse", vocab_size=variant.param("vocab_size"), salt=self.salt),
+        )
+
+    def generate(self, variant, seed):
+        rng = np.random.default_rng([seed, 4])
+        n = variant.num_records
+        dense = np.floor(rng.pareto(1.2, size=(n, self.dense_count)) * 3).astype(np.float32)
+        sparse = rng.integers(0, 2**31 - 1, size=(n, self.sparse_count), dtype=np.int32)
+        label = (rng.random(n) < 0.25).astype(np.int32)  # click-through-like imbalance
+        return {"dense": dense, "sparse": sparse, "label": label, "index": np.arange(n, dtype=np.int32)}
+
+    def check_values(self, variant, batch):
+        dense, sparse = np.asarray(batch["dense"]), np.asarray(batch["sparse"])
+        if not np.isfinite(dense).all() or dense.min() < 0:
+            return "field 'dense' must be finite and >= 0 after log1p of counts"
+        vocab = variant.param("vocab_size")
+        if sparse.min() < 0 or sparse.max() >= vocab:
+            return f"field 'sparse' has ids outside [0, {vocab}) (not hashed?)"
+        return None
+
+    def check_rows(self, variant, batch, inputs):
+        rows, problem = stored_rows(batch, inputs)
+        if problem:
+            return problem
+        want = apply_transforms({k: np.asarray(inputs[k][rows]) for k in ("dense", "sparse")},
+                                self.transforms(variant), None)
+        return (
+            first_mismatch("dense", batch["dense"], want["dense"], rtol=1e-6, atol=1e-6)
+            or first_mismatch("sparse", batch["sparse"], want["sparse"])
+            or first_mismatch("label", batch["label"], np.asarray(inputs["label"][rows]))
+        )

@@ -23,7 +23,11 @@ def _list(args: argparse.Namespace, console: Console) -> int:
         from scenarios import SCENARIOS
 
         for s in SCENARIOS.values():
-            console.print(f"{s.id:<7} {s.category:<10} {s.name:<28} variants: {', '.join(s.variants)}")
+            capabilities = ", ".join(sorted(s.capabilities)) or "-"
+            console.print(
+                f"{s.id:<7} {s.category:<10} {s.name:<28} variants: {', '.join(s.variants)}; "
+                f"capabilities: {capabilities}", highlight=False,
+            )
     else:
         from adapters import adapter_origins
 

@@ -39,6 +39,14 @@ def _standardize(features, rng, *, mean, std):
     return tabular.standardize(features, mean, std)
 
 
+def _log1p(x, rng):
+    return tabular.log1p(x)
+
+
+def _hash_to_vocabulary(x, rng, *, vocab_size, salt):
+    return tabular.hash_to_vocabulary(x, vocab_size, salt)
+
+
 def _multiply(x, rng, *, factor):
     return elementwise.multiply(x, factor)
 
@@ -57,6 +65,8 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "normalize": _normalize,
     "shift_tokens": _shift_tokens,
     "standardize": _standardize,
+    "log1p": _log1p,
+    "hash_to_vocabulary": _hash_to_vocabulary,
     "multiply": _multiply,
     "add": _add,
     "clip": _clip,
