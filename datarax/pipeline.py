@@ -7,6 +7,7 @@ executor (``datarax.dag.executor``).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Any, Callable, Iterator, Sequence
 
@@ -19,6 +20,7 @@ from datarax.core.module import DataraxModule, HostBox, HostStage, RecordKey
 from datarax.dag.executor import BatchIterator, compile_step, host_batches
 from datarax.dag.monitor import StageTimes
 from datarax.dag.nodes import Node, as_node
+from datarax.dag.rebatch import Rebatch, RebatchIterator
 from datarax.distributed.sharding import batch_sharding, check_divisible
 from datarax.samplers.sampler import IndexSampler, SamplerConfig
 from datarax.sources.base import DataSourceModule
@@ -28,8 +30,13 @@ from datarax.typing import Batch
 _FINGERPRINT = ("num_records", "batch_size", "shuffle", "seed", "shard_index", "shard_count", "drop_remainder")
 
 
-def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node]]:
+def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node], Rebatch | None]:
     host, device = [], []
+    rebatch = stages[-1] if stages and isinstance(stages[-1], Rebatch) else None
+    if rebatch is not None:
+        stages = stages[:-1]
+    if any(isinstance(stage, Rebatch) for stage in stages):
+        raise ValueError("Rebatch must be the last stage: it regroups the compiled step's output")
     for stage in stages:
         if isinstance(stage, HostStage):
             if device:
@@ -40,7 +47,7 @@ def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node]]:
             host.append(stage)
         else:
             device.append(as_node(stage))
-    return host, device
+    return host, device, rebatch
 
 
 class Pipeline(DataraxModule):
@@ -89,11 +96,12 @@ class Pipeline(DataraxModule):
         self.sampler = IndexSampler(SamplerConfig(num_records=len(source), **sampler_options))
         self.source = source
         self._recipe = HostBox(stages=list(stages))  # what `>>` extends
-        host, device = _split_stages(stages)
+        host, device, rebatch = _split_stages(stages)
+        self._rebatch = HostBox(size=None if rebatch is None else rebatch.size)
         self.host_stages = nnx.List(host)
         self.stages = nnx.List(device)
         # Plain ints, not nnx Variables: updated after every batch, read by get_state().
-        self._position = HostBox(epoch=0, batch_index=0)
+        self._position = HostBox(epoch=0, batch_index=0, record_offset=0)
         self._compiled = HostBox(step=None)
         self._sharding = HostBox(value=None if mesh is None else batch_sharding(mesh, data_axes))
         if mesh is not None:
@@ -120,6 +128,7 @@ class Pipeline(DataraxModule):
         return {
             "epoch": self._position.epoch,
             "batch_index": self._position.batch_index,
+            "record_offset": self._position.record_offset,
             "sampler": {name: getattr(config, name) for name in _FINGERPRINT},
             "operators": {
                 "/".join(map(str, path)): np.asarray(var.get_value())
@@ -158,16 +167,24 @@ class Pipeline(DataraxModule):
             raise ValueError("the state comes from a different pipeline: " + "; ".join(diffs))
         for path, var in nnx.to_flat_state(nnx.state(self.stages)):
             var.set_value(np.asarray(saved_ops["/".join(map(str, path))], dtype=np.asarray(var.get_value()).dtype))
-        self._set_position(epoch, index)
+        offset = state.get("record_offset", 0)
+        if not (isinstance(offset, int) and 0 <= offset < self.batch_size):
+            raise ValueError(f"record_offset must be an int in [0, {self.batch_size}), got {offset!r}")
+        if offset and self._rebatch.size is None:
+            raise ValueError(f"the state is {offset} records into a batch (saved from a pipeline ending "
+                             "in Rebatch); restore it into a pipeline that ends in Rebatch too")
+        self._set_position(epoch, index, offset)
 
-    def _set_position(self, epoch: int, batch_index: int) -> None:
+    def _set_position(self, epoch: int, batch_index: int, record_offset: int = 0) -> None:
         self._position.epoch, self._position.batch_index = int(epoch), int(batch_index)
+        self._position.record_offset = int(record_offset)
+
+    def _after(self, epoch: int, batch_index: int) -> tuple[int, int]:
+        batch_index += 1
+        return (epoch + 1, 0) if batch_index == self.batches_per_epoch else (epoch, batch_index)
 
     def _consumed(self, epoch: int, batch_index: int) -> None:
-        batch_index += 1
-        if batch_index == self.batches_per_epoch:
-            epoch, batch_index = epoch + 1, 0
-        self._set_position(epoch, batch_index)
+        self._set_position(*self._after(epoch, batch_index))
 
     # -- iteration --------------------------------------------------------------------------
     def _step(self) -> tuple[Callable, list]:
@@ -225,8 +242,14 @@ class Pipeline(DataraxModule):
         # (parameters, user variables) read it per batch, so training between batches shows.
         live = len(nnx.to_flat_state(nnx.state(stages, nnx.Not(RecordKey)))) > 0
         stage_state = (lambda: jax.tree.leaves(nnx.state(stages))) if live else (lambda: frozen)
-        return BatchIterator(items, step, stage_state, self._consumed, self._options["prefetch"],
-                             times, wait_for_step=self._options["time_stages"])
+        if self._rebatch.size is None:
+            return BatchIterator(items, step, stage_state, self._consumed, self._options["prefetch"],
+                                 times, wait_for_step=self._options["time_stages"])
+        origins = collections.deque()
+        inner = BatchIterator(items, step, stage_state, lambda *where: origins.append(where),
+                              self._options["prefetch"], times, wait_for_step=self._options["time_stages"])
+        return RebatchIterator(inner, self._rebatch.size, self._position.record_offset, origins,
+                               self._set_position, self._after)
 
 
 def from_source(source: DataSourceModule, batch_size: int = 32, **options: Any) -> Pipeline:
