@@ -51,6 +51,10 @@ def _operator_factories() -> dict[str, Callable]:
         "hash_to_vocabulary": lambda t, seed: tabular.HashToVocabulary(
             tabular.HashToVocabularyConfig(field=t.field, vocab_size=t.kwargs["vocab_size"], salt=t.kwargs["salt"])
         ),
+        "normalize_function": elementwise(
+            lambda x, scale, mean, std: (x.astype(jnp.float32) * jnp.float32(scale) - jnp.asarray(mean, jnp.float32))
+            / jnp.asarray(std, jnp.float32)
+        ),
         "multiply": elementwise(lambda x, factor: x.astype(jnp.float32) * jnp.float32(factor)),
         "add": elementwise(lambda x, value: x.astype(jnp.float32) + jnp.float32(value)),
         "clip": elementwise(lambda x, low, high: jnp.clip(x.astype(jnp.float32), low, high)),
@@ -63,6 +67,14 @@ SUPPORTED_TRANSFORMS = frozenset(
 )
 # Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
 SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record"})
+
+
+def _stages(job: Job) -> list:
+    """The scenario's transforms as operators; NNX-1's ``function`` variants take the
+    plain-function path for the same math."""
+    factories = _operator_factories()
+    suffix = "_function" if dict(job.variant.params).get("implementation") == "function" else ""
+    return [factories[t.name + suffix](t, job.seed) for t in job.scenario.transforms(job.variant)]
 
 
 def _source(job: Job, backend: str):
@@ -124,9 +136,8 @@ class DataraxAdapter(Adapter):
     def _build(self, job: Job):
         from datarax import Pipeline
 
-        factories = _operator_factories()
         variant = job.variant
-        stages = [factories[t.name](t, job.seed) for t in job.scenario.transforms(variant)]
+        stages = _stages(job)
         source = _source(job, dict(variant.params).get("backend", "npy"))
         # time_stages: next() waits for the step (the harness waits for the batch right after
         # anyway), so the record's per-stage breakdown includes the compiled step.
