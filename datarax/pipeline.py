@@ -19,6 +19,7 @@ from datarax.core.config import check_int
 from datarax.core.module import DataraxModule, HostBox, HostStage, RecordKey
 from datarax.dag.executor import BatchIterator, compile_step, host_batches
 from datarax.dag.monitor import StageTimes
+from datarax.dag.cache import Cache
 from datarax.dag.nodes import Node, as_node
 from datarax.dag.rebatch import Rebatch, RebatchIterator
 from datarax.distributed.sharding import batch_sharding, check_divisible
@@ -37,6 +38,8 @@ def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node], R
         stages = stages[:-1]
     if any(isinstance(stage, Rebatch) for stage in stages):
         raise ValueError("Rebatch must be the last stage: it regroups the compiled step's output")
+    if any(isinstance(stage, Cache) for stage in stages[1:]):
+        raise ValueError("Cache must be the first stage: it memoizes per record, right after the source")
     for stage in stages:
         if isinstance(stage, HostStage):
             if device:

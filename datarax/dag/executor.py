@@ -20,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from datarax.core.module import HostStage
+from datarax.dag.cache import Cache
 from datarax.dag.monitor import StageTimes
 from datarax.dag.nodes import Node
 from datarax.distributed.sharding import to_global
@@ -71,7 +72,7 @@ def host_batches(
                 raise ValueError(f"the source has a field {VALID_FIELD!r}, which padded batches reserve")
             batch[VALID_FIELD] = valid
         for stage in host_stages:
-            batch = stage.apply_host(batch)
+            batch = stage.apply_records(batch, ids, epoch) if isinstance(stage, Cache) else stage.apply_host(batch)
         gathered = time.perf_counter()
         arrays = (batch, ids.astype(np.int32), np.int32(epoch))
         arrays = jax.block_until_ready(_to_device(arrays) if sharding is None else to_global(arrays, sharding))
