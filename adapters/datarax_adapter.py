@@ -47,6 +47,8 @@ def _operator_factories() -> dict[str, Callable]:
         "standardize": lambda t, seed: tabular.Standardize(
             tabular.StandardizeConfig(field=t.field, mean=tuple(t.kwargs["mean"]), std=tuple(t.kwargs["std"]))
         ),
+        "pad_to_length": lambda t, seed: sequence.PadToLength(sequence.PadToLengthConfig(field=t.field, **t.kwargs)),
+        "attention_mask": lambda t, seed: sequence.AttentionMask(sequence.AttentionMaskConfig(field=t.field, **t.kwargs)),
         "log1p": lambda t, seed: tabular.Log1p(tabular.Log1pConfig(field=t.field)),
         "hash_to_vocabulary": lambda t, seed: tabular.HashToVocabulary(
             tabular.HashToVocabularyConfig(field=t.field, vocab_size=t.kwargs["vocab_size"], salt=t.kwargs["salt"])
@@ -63,7 +65,8 @@ def _operator_factories() -> dict[str, Callable]:
 
 SUPPORTED_TRANSFORMS = frozenset(
     {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize",
-     "multiply", "add", "clip", "log1p", "hash_to_vocabulary"}
+     "multiply", "add", "clip", "log1p", "hash_to_vocabulary",
+     "pad_to_length", "attention_mask"}
 )
 # Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
 SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record"})

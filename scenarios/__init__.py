@@ -3,6 +3,7 @@
 from scenarios.base import FieldSpec, Scenario, Transform, Variant
 from scenarios.chain import ChainDepth
 from scenarios.io import SourceBackends
+from scenarios.multimodal import ImageCaption
 from scenarios.overhead import ModuleOverhead
 from scenarios.production import Determinism
 from scenarios.tabular import DenseFeatures, Recommendation
@@ -13,7 +14,7 @@ SCENARIOS: dict[str, Scenario] = {
     s.id: s
     for s in (
         ImageClassification(), PretrainingTokens(), DenseFeatures(), ChainDepth(), SourceBackends(),
-        Determinism(), Recommendation(), ModuleOverhead(),
+        Determinism(), Recommendation(), ModuleOverhead(), ImageCaption(),
     )
 }
 

@@ -3,7 +3,8 @@
 ``REFERENCE[name](array, rng, **params)`` applies transform ``name`` to one field of a whole
 batch; ``rng`` is a ``numpy.random.Generator`` (unused by deterministic transforms, which may
 get None). It returns either an array, which replaces the field, or a dict of new fields, which
-replace the input field (``shift_tokens``: ``tokens`` → ``inputs``, ``targets``);
+replace the input field (``shift_tokens``: ``tokens`` → ``inputs``, ``targets``) unless the
+dict keeps it under ``"__keep__"``; a ``length_field`` parameter receives that field's array;
 ``apply_transforms`` implements that contract. ``STOCHASTIC`` names the transforms that draw
 random numbers.
 """
@@ -39,6 +40,14 @@ def _standardize(features, rng, *, mean, std):
     return tabular.standardize(features, mean, std)
 
 
+def _pad_to_length(tokens, rng, *, length, pad_value, length_field=None):
+    return text.pad_to_length(tokens, length, pad_value, length_field)
+
+
+def _attention_mask(tokens, rng, *, mask_field, pad_value, length_field=None):
+    return {"__keep__": tokens, mask_field: text.attention_mask(tokens, pad_value, length_field)}
+
+
 def _log1p(x, rng):
     return tabular.log1p(x)
 
@@ -66,6 +75,8 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "shift_tokens": _shift_tokens,
     "standardize": _standardize,
     "log1p": _log1p,
+    "pad_to_length": _pad_to_length,
+    "attention_mask": _attention_mask,
     "hash_to_vocabulary": _hash_to_vocabulary,
     "multiply": _multiply,
     "add": _add,
@@ -84,9 +95,12 @@ def apply_transforms(
     """
     out = dict(batch)
     for t in transforms:
-        result = REFERENCE[t.name](out[t.field], rng, **t.kwargs)
+        kwargs = {k: (out[v] if k == "length_field" else v) for k, v in t.kwargs.items()}
+        result = REFERENCE[t.name](out[t.field], rng, **kwargs)
         if isinstance(result, dict):
-            del out[t.field]
+            out[t.field] = result.pop("__keep__", None)
+            if out[t.field] is None:
+                del out[t.field]
             out.update(result)
         else:
             out[t.field] = result
