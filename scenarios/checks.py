@@ -35,3 +35,21 @@ def first_mismatch(name: str, got: np.ndarray, want: np.ndarray, *, atol: float 
         f"field {name!r} differs from the reference at {where}: {got[where]!r} != {want[where]!r} "
         f"({int(bad.sum())} of {bad.size} values differ)"
     )
+
+
+def horizontal_flip_rate(stored: np.ndarray, out: np.ndarray) -> tuple[float, int]:
+    """``(fraction of rows mirrored, rows judged)`` for HWC images whose rows ramp left to right.
+
+    A horizontal flip reverses the sign of an image's left-to-right ramp, and crops, bilinear
+    resizes, monotone clipping and per-channel normalization with a positive scale keep it;
+    rows whose ramp is too flat to tell (stored or output) are not judged.
+    """
+    def ramp(images):
+        images = np.asarray(images, np.float32)
+        return (images[:, :, -1] - images[:, :, 0]).mean(axis=(1, 2))
+
+    before, after = ramp(stored), ramp(out)
+    scale = np.abs(after).max() if len(after) else 1.0
+    judged = (np.abs(before) >= 8) & (np.abs(after) >= 0.02 * scale)
+    flipped = np.sign(before[judged]) != np.sign(after[judged])
+    return (float(flipped.mean()) if judged.any() else float("nan")), int(judged.sum())

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 
 from scenarios.base import FieldSpec, Scenario, Variant
-from scenarios.checks import first_mismatch, stored_rows
+from scenarios.checks import first_mismatch, horizontal_flip_rate, stored_rows
 from scenarios.vision import ImageClassification
 
 _COMPARED_BATCHES = 3
@@ -38,7 +38,8 @@ class Determinism(Scenario):
     """PR-2: CV-1's random augmentation, shuffled; are two runs with one seed identical, and a
     different seed different?
 
-    The outcome opens the loader three times (seed, seed again, seed + 1) and compares the first
+    Conformance also measures the flip rate: the stored images ramp left to right, so each
+    row shows whether it was mirrored. The outcome opens the loader three times (seed, seed again, seed + 1) and compares the first
     batches bit for bit: ``same_seed_identical`` and ``other_seed_differs`` are measured, and a
     loader that fails them is reported so, not excluded.
     """
@@ -72,7 +73,18 @@ class Determinism(Scenario):
 
     def check_rows(self, variant, batch, inputs):
         rows, problem = stored_rows(batch, inputs)
-        return problem or first_mismatch("label", batch["label"], np.asarray(inputs["label"][rows]))
+        if problem:
+            return problem
+        problem = first_mismatch("label", batch["label"], np.asarray(inputs["label"][rows]))
+        if problem:
+            return problem
+        # The stored images ramp left to right, so each row shows whether it was mirrored.
+        p = dict(next(t for t in self.transforms(variant) if t.name == "random_horizontal_flip").params)["p"]
+        rate, judged = horizontal_flip_rate(inputs["image"][rows], batch["image"])
+        tolerance = 6 * np.sqrt(p * (1 - p) / max(judged, 1))  # six standard errors of a binomial rate
+        if judged >= 20 and abs(rate - p) > tolerance:
+            return f"field 'image': {rate:.2f} of {judged} rows mirrored, expected {p} ± {tolerance:.2f} (flip wrong?)"
+        return None
 
     def outcomes(self, adapter, job):
         runs = [_first_batches(adapter, j, _COMPARED_BATCHES)

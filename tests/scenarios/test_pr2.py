@@ -60,6 +60,8 @@ def test_a_nondeterministic_loader_is_reported_not_hidden(root):
     [
         (WrongTransforms(replace_param("normalize", "scale", 1.0)), "leaves the normalized range"),
         (Rewrite(lambda b: {**b, "label": (b["label"] + 1) % 10}), "field 'label' differs"),
+        (WrongTransforms(lambda ts: tuple(t for t in ts if t.name != "random_horizontal_flip")), "0.00 of"),
+        (WrongTransforms(replace_param("random_horizontal_flip", "p", 1.0)), "1.00 of"),
         (Rewrite(lambda b: {k: v[1:] for k, v in b.items()}), "shape"),
     ],
 )
