@@ -5,6 +5,8 @@
 """
 
 from datarax.core.module import OperatorConfig, OperatorModule
+from datarax.operators.batch_mix import BatchMixConfig, BatchMixOperator
+from datarax.operators.composite import CompositeOperator, ProbabilisticOperator, SelectorOperator
 from datarax.operators.element import (
     ElementOperator,
     ElementOperatorConfig,
@@ -16,6 +18,9 @@ from datarax.operators.learnable import LearnableColorTransform, LearnableConfig
 from datarax.operators.map import MapOperator, MapOperatorConfig
 
 __all__ = [
+    "BatchMixConfig",
+    "BatchMixOperator",
+    "CompositeOperator",
     "ElementOperator",
     "ElementOperatorConfig",
     "FieldConfig",
@@ -27,5 +32,7 @@ __all__ = [
     "MapOperatorConfig",
     "OperatorConfig",
     "OperatorModule",
+    "ProbabilisticOperator",
     "RecordOperator",
+    "SelectorOperator",
 ]
