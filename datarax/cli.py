@@ -31,7 +31,7 @@ from typing import Any
 
 # Modules whose ``X``/``XConfig`` pairs are the operators a pipeline file may name.
 _OPERATOR_MODULES = ("datarax.operators.image.ops", "datarax.operators.sequence",
-                     "datarax.operators.tabular", "datarax.operators.learnable")
+                     "datarax.operators.tabular", "datarax.operators.learnable", "datarax.operators.batch_mix")
 
 
 class UsageError(ValueError):

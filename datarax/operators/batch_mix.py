@@ -91,3 +91,7 @@ class BatchMixOperator(OperatorModule):
         rows, cols = jnp.arange(h)[:, None] + 0.5, jnp.arange(w)[None, :] + 0.5
         mask = (jnp.abs(rows - cy) < half[0]) & (jnp.abs(cols - cx) < half[1])
         return mask, 1.0 - jnp.mean(mask.astype(jnp.float32))
+
+
+# The ``<Operator>Config`` name the ``datarax`` CLI looks up.
+BatchMixOperatorConfig = BatchMixConfig
