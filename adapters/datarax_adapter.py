@@ -17,7 +17,7 @@ def _operator_factories() -> dict[str, Callable]:
 
     import jax.numpy as jnp
 
-    from datarax.operators import MapOperator, MapOperatorConfig, image, sequence, tabular
+    from datarax.operators import MapOperator, MapOperatorConfig, image, sequence, tabular, volume
 
     def rngs(seed):
         return nnx.Rngs(seed)
@@ -49,6 +49,10 @@ def _operator_factories() -> dict[str, Callable]:
         ),
         "pad_to_length": lambda t, seed: sequence.PadToLength(sequence.PadToLengthConfig(field=t.field, **t.kwargs)),
         "attention_mask": lambda t, seed: sequence.AttentionMask(sequence.AttentionMaskConfig(field=t.field, **t.kwargs)),
+        "random_crop_3d": lambda t, seed: volume.RandomCrop3D(
+            volume.RandomCrop3DConfig(field=t.field, size=tuple(t.kwargs["size"])), rngs=rngs(seed)
+        ),
+        "zscore": lambda t, seed: volume.ZScore(volume.ZScoreConfig(field=t.field, eps=t.kwargs["eps"])),
         "log1p": lambda t, seed: tabular.Log1p(tabular.Log1pConfig(field=t.field)),
         "hash_to_vocabulary": lambda t, seed: tabular.HashToVocabulary(
             tabular.HashToVocabularyConfig(field=t.field, vocab_size=t.kwargs["vocab_size"], salt=t.kwargs["salt"])
@@ -66,7 +70,7 @@ def _operator_factories() -> dict[str, Callable]:
 SUPPORTED_TRANSFORMS = frozenset(
     {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize",
      "multiply", "add", "clip", "log1p", "hash_to_vocabulary",
-     "pad_to_length", "attention_mask"}
+     "pad_to_length", "attention_mask", "random_crop_3d", "zscore"}
 )
 # Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
 SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record"})

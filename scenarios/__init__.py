@@ -8,13 +8,14 @@ from scenarios.overhead import ModuleOverhead
 from scenarios.production import Determinism
 from scenarios.tabular import DenseFeatures, Recommendation
 from scenarios.text import PretrainingTokens
-from scenarios.vision import ImageClassification
+from scenarios.vision import ImageClassification, MedicalVolumes
 
 SCENARIOS: dict[str, Scenario] = {
     s.id: s
     for s in (
         ImageClassification(), PretrainingTokens(), DenseFeatures(), ChainDepth(), SourceBackends(),
         Determinism(), Recommendation(), ModuleOverhead(), ImageCaption(),
+        MedicalVolumes(),
     )
 }
 

@@ -66,3 +66,70 @@ class ImageClassification(Scenario):
         if label.min() < 0 or label.max() >= classes:
             return f"field 'label' outside [0, {classes})"
         return None
+
+
+class MedicalVolumes(Scenario):
+    """CV-2: float32 3-D volumes (CT-like intensities) → RandomCrop3D → per-volume z-score.
+
+    Checked exactly although the crop is random: the checker finds each output's window in the
+    stored volume (its first line's best affine match) and compares the reference on it.
+    """
+
+    id = "CV-2"
+    name = "3-D medical volumes"
+    category = "vision"
+    capabilities = frozenset({"stochastic_per_element", "exact_reference"})
+    variants = {
+        "small": Variant("small", 1024, 16, (("volume", 32), ("crop", 24))),
+        "medium": Variant("medium", 2048, 8, (("volume", 96), ("crop", 64))),
+        "large": Variant("large", 1024, 4, (("volume", 160), ("crop", 128))),
+    }
+    eps = 1e-6
+
+    def input_fields(self, variant):
+        side = variant.param("volume")
+        return (FieldSpec("volume", (side, side, side), "float32"), FieldSpec("index", (), "int32"))
+
+    def output_fields(self, variant):
+        crop = variant.param("crop")
+        return (FieldSpec("volume", (crop, crop, crop), "float32"), FieldSpec("index", (), "int32"))
+
+    def transforms(self, variant):
+        crop = variant.param("crop")
+        return (
+            Transform.of("random_crop_3d", field="volume", size=(crop, crop, crop)),
+            Transform.of("zscore", field="volume", eps=self.eps),
+        )
+
+    def generate(self, variant, seed):
+        rng = np.random.default_rng([seed, 51])
+        n, side = variant.num_records, variant.param("volume")
+        axis = np.linspace(-1, 1, side, dtype=np.float32)
+        z, y, x = np.meshgrid(axis, axis, axis, indexing="ij", sparse=True)
+        out = np.empty((n, side, side, side), np.float32)
+        for i in range(n):  # a blob of tissue (Hounsfield-like scale) plus scanner noise
+            centre, radius = rng.uniform(-0.4, 0.4, 3), rng.uniform(0.3, 0.8)
+            blob = ((z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2) < radius**2
+            out[i] = np.where(blob, 40.0, -1000.0) + rng.normal(0, 20, (side, side, side)).astype(np.float32)
+        return {"volume": out, "index": np.arange(n, dtype=np.int32)}
+
+    def check_values(self, variant, batch):
+        volume = np.asarray(batch["volume"], np.float64)
+        if not np.isfinite(volume).all():
+            return "field 'volume' has non-finite values"
+        axes = (1, 2, 3)
+        worst_mean, worst_std = np.abs(volume.mean(axis=axes)).max(), np.abs(volume.std(axis=axes) - 1).max()
+        if worst_mean > 1e-3 or worst_std > 1e-3:
+            return f"field 'volume' is not z-scored per volume (|mean| up to {worst_mean:.3g}, |std-1| up to {worst_std:.3g})"
+        return None
+
+    def check_rows(self, variant, batch, inputs):
+        from scenarios.checks import first_mismatch, stored_rows
+        from scenarios.reference import volume as ref
+
+        rows, problem = stored_rows(batch, inputs)
+        if problem:
+            return problem
+        stored, size = np.asarray(inputs["volume"][rows]), (variant.param("crop"),) * 3
+        want = ref.zscore(ref.crop(stored, ref.locate_crops(stored, np.asarray(batch["volume"])), size), self.eps)
+        return first_mismatch("volume", batch["volume"], want, atol=1e-4, rtol=1e-4)

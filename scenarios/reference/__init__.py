@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from scenarios.reference import elementwise, image, tabular, text
+from scenarios.reference import elementwise, image, tabular, text, volume
 
 
 def _random_resized_crop(images, rng, *, size, scale, ratio):
@@ -48,6 +48,14 @@ def _attention_mask(tokens, rng, *, mask_field, pad_value, length_field=None):
     return {"__keep__": tokens, mask_field: text.attention_mask(tokens, pad_value, length_field)}
 
 
+def _random_crop_3d(volumes, rng, *, size):
+    return volume.crop(volumes, volume.crop_offsets(rng, len(volumes), volumes.shape[1:4], size), size)
+
+
+def _zscore(volumes, rng, *, eps):
+    return volume.zscore(volumes, eps)
+
+
 def _log1p(x, rng):
     return tabular.log1p(x)
 
@@ -74,6 +82,8 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "normalize": _normalize,
     "shift_tokens": _shift_tokens,
     "standardize": _standardize,
+    "random_crop_3d": _random_crop_3d,
+    "zscore": _zscore,
     "log1p": _log1p,
     "pad_to_length": _pad_to_length,
     "attention_mask": _attention_mask,
@@ -83,7 +93,7 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "clip": _clip,
 }
 
-STOCHASTIC: frozenset[str] = frozenset({"random_resized_crop", "random_horizontal_flip"})
+STOCHASTIC: frozenset[str] = frozenset({"random_resized_crop", "random_horizontal_flip", "random_crop_3d"})
 
 
 def apply_transforms(
