@@ -12,12 +12,13 @@ import dataclasses
 from typing import Any, Callable, Iterator, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from datarax.core.config import check_int
 from datarax.core.module import DataraxModule, HostBox, HostStage, RecordKey
-from datarax.dag.executor import BatchIterator, compile_step, host_batches
+from datarax.dag.executor import BatchIterator, compile_step, host_batches, run_stages
 from datarax.dag.monitor import StageTimes
 from datarax.dag.cache import Cache
 from datarax.dag.nodes import Node, as_node
@@ -105,7 +106,7 @@ class Pipeline(DataraxModule):
         self.stages = nnx.List(device)
         # Plain ints, not nnx Variables: updated after every batch, read by get_state().
         self._position = HostBox(epoch=0, batch_index=0, record_offset=0)
-        self._compiled = HostBox(step=None)
+        self._compiled = HostBox(step=None, scans={})
         self._sharding = HostBox(value=None if mesh is None else batch_sharding(mesh, data_axes))
         if mesh is not None:
             check_divisible(self._sharding.value, self.batch_size)
@@ -235,6 +236,35 @@ class Pipeline(DataraxModule):
         times = StageTimes()
         return BatchIterator(self._host_batches(times), lambda leaves, *arrays: arrays, lambda: None,
                              self._consumed, self._options["prefetch"], times)
+
+    def scan(self, train_step: Callable[[Any, Batch], tuple[Any, Any]], carry: Any, num_batches: int) -> tuple[Any, Any]:
+        """Runs the next ``num_batches`` batches through the stages and
+        ``train_step(carry, batch) -> (carry, output)`` fused in one ``jax.lax.scan``: one XLA
+        program, one dispatch. Returns the final carry and the stacked outputs; the position
+        advances by ``num_batches``. ``carry`` is a pytree (e.g. ``nnx.state`` of a model); the
+        stages' variables are read once, at the start.
+        """
+        check_int("num_batches", num_batches, minimum=1)
+        if self._rebatch.size is not None:
+            raise ValueError("scan runs whole batches; remove the final Rebatch stage")
+        items = self._host_batches(StageTimes())
+        chunk = [item for _, item in zip(range(num_batches), items)]
+        items.close()
+        if len(chunk) < num_batches:
+            raise ValueError(f"scan of {num_batches} batches: the stream ends after {len(chunk)}")
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[item.arrays for item in chunk])
+        graphdef, state = nnx.split(self.stages)
+        leaves, treedef = jax.tree.flatten(state)
+        key = (train_step, graphdef, treedef)
+        if key not in self._compiled.scans:
+            def fused(leaves, carry, stacked):
+                stages = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))
+                return jax.lax.scan(lambda c, xs: train_step(c, run_stages(stages, *xs)), carry, stacked)
+
+            self._compiled.scans[key] = jax.jit(fused)
+        out = self._compiled.scans[key](leaves, carry, stacked)
+        self._consumed(chunk[-1].epoch, chunk[-1].batch_index)
+        return out
 
     def __iter__(self) -> Iterator[Batch]:
         times = StageTimes()

@@ -18,9 +18,11 @@ def _op(c):
     return ElementOperator(ElementOperatorConfig(), fn=lambda e, key=None: e.update_data({"image": e.data["image"] * c}))
 
 
+_apply = nnx.jit(lambda op, batch, ids: op.apply_batch(batch, ids, jnp.int32(0)))  # cached per op structure
+
+
 def _run(op, ids=IDS, x=X):
-    apply = nnx.jit(lambda op, batch, ids: op.apply_batch(batch, ids, jnp.int32(0)))
-    return np.asarray(apply(op, {"image": jnp.asarray(x[np.asarray(ids)])}, ids)["image"])
+    return np.asarray(_apply(op, {"image": jnp.asarray(x[np.asarray(ids)])}, ids)["image"])
 
 
 def test_probabilistic_applies_per_record_keyed_by_record_id():
@@ -65,8 +67,7 @@ def test_composite_strategies_match_numpy():
 def _mix(config, ids):
     ids = jnp.asarray(ids, jnp.int32)
     batch = {"image": jnp.asarray(X[np.asarray(ids)]), "label": ids % 10}
-    apply = nnx.jit(lambda op, batch, ids: op.apply_batch(batch, ids, jnp.int32(0)))
-    out = apply(BatchMixOperator(config, rngs=nnx.Rngs(7)), batch, ids)
+    out = _apply(BatchMixOperator(config, rngs=nnx.Rngs(7)), batch, ids)
     return jax.tree.map(np.asarray, out)
 
 
