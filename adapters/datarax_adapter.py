@@ -89,9 +89,23 @@ def _source(job: Job, backend: str):
     import numpy as np
 
     from datarax.sources import (
-        ArrayRecordSource, ArrayRecordSourceConfig, MemorySource, NpySource, NpySourceConfig,
+        ArrayRecordSource, ArrayRecordSourceConfig, MemorySource, MixedSource, MixedSourceConfig, NpySource,
+        NpySourceConfig,
     )
 
+    weights = dict(job.variant.params).get("weights")
+    if weights is not None:  # IO-3: one source per dataset, mixed; fields are <dataset>_<field>
+        datasets = sorted({name.split("_", 1)[0] for name in job.data})
+        sources = [
+            NpySource(NpySourceConfig(path={
+                name.split("_", 1)[1]: path for name, path in job.data.items() if name.startswith(f"{d}_")
+            }))
+            for d in datasets
+        ]
+        return MixedSource(
+            MixedSourceConfig(weights=tuple(weights), seed=job.seed, num_records=job.variant.num_records),
+            sources=sources,
+        )
     if backend == "memory":
         return MemorySource(data={name: np.load(path) for name, path in job.data.items()})
     if backend == "array_record":

@@ -35,6 +35,9 @@ class NumpyAdapter(Adapter):
         if dict(job.variant.params).get("backend") == "memory":
             arrays = {name: np.array(array) for name, array in arrays.items()}  # copied into RAM first
         variant = job.variant
+        if dict(variant.params).get("weights") is not None:
+            yield from _mixed(job, arrays)
+            return
         transforms = self.transforms(job)
         n, batch_size = variant.num_records, variant.batch_size
         epoch = 0
@@ -50,3 +53,20 @@ class NumpyAdapter(Adapter):
                 rng = np.random.default_rng([job.seed, epoch, index])
                 yield apply_transforms(batch, transforms, rng)
             epoch += 1
+
+
+def _mixed(job: Job, arrays: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+    """IO-3: each element picks dataset ``d`` with its weight, then a uniform record of ``d``."""
+    weights = np.asarray(job.variant.param("weights"), np.float64)
+    datasets = sorted({name.split("_", 1)[0] for name in arrays})
+    columns = [{n.split("_", 1)[1]: a for n, a in arrays.items() if n.startswith(f"{d}_")} for d in datasets]
+    batch_size = job.variant.batch_size
+    for step in range(2**62):
+        rng = np.random.default_rng([job.seed, step])
+        picks = rng.choice(len(datasets), size=batch_size, p=weights / weights.sum())
+        parts = []
+        for d, cols in enumerate(columns):
+            ids = np.sort(rng.integers(0, len(cols["index"]), size=int((picks == d).sum())))
+            parts.append({name: col[ids] for name, col in cols.items()})
+        yield {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+

@@ -67,3 +67,75 @@ class SourceBackends(Scenario):
             if problem:
                 return problem
         return None
+
+
+class MixedSources(Scenario):
+    """IO-3: two token datasets (``a``: ids < 1000, ``b``: ids ≥ 1000, half as many records)
+    mixed with weights 0.7/0.3 into one stream of ``tokens``, ``source`` (0 = a, 1 = b), ``index``.
+
+    Stored fields are ``<dataset>_<field>``; each record carries its dataset id. Every row is
+    checked against its dataset; the mix per batch must match the weights (binomial, 6 σ).
+    """
+
+    id = "IO-3"
+    name = "mixed sources"
+    category = "io"
+    capabilities = frozenset({"exact_reference", "mixing"})
+    variants = {
+        "small": Variant("small", 16384, 256, (("seq_len", 128), ("weights", (0.7, 0.3)))),
+        "medium": Variant("medium", 131072, 512, (("seq_len", 512), ("weights", (0.7, 0.3)))),
+        "large": Variant("large", 524288, 512, (("seq_len", 2048), ("weights", (0.7, 0.3)))),
+    }
+    datasets = ("a", "b")
+
+    def input_fields(self, variant):
+        length = variant.param("seq_len")
+        return tuple(
+            spec
+            for d in self.datasets
+            for spec in (FieldSpec(f"{d}_tokens", (length,), "int32"), FieldSpec(f"{d}_index", (), "int32"),
+                         FieldSpec(f"{d}_source", (), "int32"))
+        )
+
+    def output_fields(self, variant):
+        return (
+            FieldSpec("tokens", (variant.param("seq_len"),), "int32"),
+            FieldSpec("source", (), "int32"),
+            FieldSpec("index", (), "int32"),
+        )
+
+    def transforms(self, variant):
+        return ()
+
+    def generate(self, variant, seed):
+        rng = np.random.default_rng([seed, 23])
+        out = {}
+        for i, d in enumerate(self.datasets):
+            n = variant.num_records // (i + 1)
+            out[f"{d}_tokens"] = rng.integers(1000 * i, 1000 * (i + 1), size=(n, variant.param("seq_len")), dtype=np.int32)
+            out[f"{d}_index"] = np.arange(n, dtype=np.int32)
+            out[f"{d}_source"] = np.full(n, i, np.int32)
+        return out
+
+    def check_values(self, variant, batch):
+        source = np.asarray(batch["source"])
+        if not np.isin(source, (0, 1)).all():
+            return "field 'source' is not 0 (a) or 1 (b)"
+        p = variant.param("weights")[1] / sum(variant.param("weights"))
+        rate, tolerance = source.mean(), 6 * np.sqrt(p * (1 - p) / len(source))
+        if abs(rate - p) > tolerance:
+            return f"field 'source': {rate:.2f} of the batch from b, expected {p:.2f} ± {tolerance:.2f}"
+        return None
+
+    def check_rows(self, variant, batch, inputs):
+        tokens, source, index = (np.asarray(batch[k]) for k in ("tokens", "source", "index"))
+        for i, d in enumerate(self.datasets):
+            mine = source == i
+            ids = index[mine].astype(np.int64)
+            count = len(inputs[f"{d}_tokens"])
+            if ids.size and (ids.min() < 0 or ids.max() >= count):
+                return f"field 'index' has ids outside dataset {d}'s [0, {count})"
+            problem = first_mismatch("tokens", tokens[mine], np.asarray(inputs[f"{d}_tokens"][ids]))
+            if problem:
+                return f"dataset {d}: {problem}"
+        return None

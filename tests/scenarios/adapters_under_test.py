@@ -23,11 +23,13 @@ def first_problem(adapter, job: Job, batches: int = 2) -> str | None:
     """The scenario's verdict on the adapter's first ``batches`` batches (None: conformant)."""
     scenario, variant, inputs = job.scenario, job.variant, job.arrays()
     try:
+        seen = 0
         for batch in itertools.islice(adapter.open(job), batches):
+            seen += 1
             problem = scenario.check_batch(variant, {k: np.asarray(v) for k, v in batch.items()}, inputs)
             if problem:
                 return problem
-        return None
+        return None if seen == batches else f"the loader stopped after {seen} of {batches} batches"
     finally:
         adapter.close()
 
