@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from datarax.core.config import check_choice, check_field, check_int
+from datarax.core.config import check_choice, check_field
 from datarax.core.module import DataraxModule, HostStage, OperatorModule
 from datarax.typing import Batch, Element
 
@@ -149,7 +149,8 @@ class Merge(Node):
         super().__init__()
         check_choice("Merge mode", mode, MERGE_MODES)
         if axis is not None:
-            check_int("axis", axis if axis >= 0 else -axis, minimum=0)
+            if not isinstance(axis, int) or isinstance(axis, bool):
+                raise ValueError(f"Merge axis must be an int, got {axis!r}")
             if mode in ("mean", "sum"):
                 raise ValueError(f"Merge({mode!r}) takes no axis, got axis={axis}")
         self.mode = mode

@@ -65,3 +65,18 @@ def test_learnable_config_errors():
     source = MemorySource(MemorySourceConfig(), data={"image": np.zeros((4, 2, 2, 4), np.float32)})
     with pytest.raises(ValueError, match="has 4 channels"):
         next(iter(from_source(source, batch_size=4, prefetch=0) >> LearnableColorTransform()))
+
+
+def test_weighted_composite_logits_are_learnable():
+    from datarax.operators import ElementOperator, ElementOperatorConfig
+    from datarax.operators.composite import CompositeOperator
+
+    double = ElementOperator(ElementOperatorConfig(), fn=lambda e, key=None: e.update_data({"image": e.data["image"] * 2}))
+    mix = CompositeOperator([LearnableColorTransform(), double], "weighted")
+    source = MemorySource(MemorySourceConfig(), data={"image": np.ones((8, 2, 2, 3), np.float32)})
+    pipeline = from_source(source, batch_size=8, prefetch=0) >> mix
+    batch, ids, epoch = next(pipeline.inputs())
+    # The target 2x is reached by moving all weight to `double`: the logits' gradient says so.
+    grads = nnx.grad(lambda s: jnp.mean((run_stages(s, batch, ids, epoch)["image"] - 2.0) ** 2))(pipeline.stages)
+    g = np.asarray(grads[0].operator.logits[...])
+    assert g[0] > 0 > g[1]
