@@ -49,6 +49,12 @@ def _operator_factories() -> dict[str, Callable]:
         ),
         "pad_to_length": lambda t, seed: sequence.PadToLength(sequence.PadToLengthConfig(field=t.field, **t.kwargs)),
         "attention_mask": lambda t, seed: sequence.AttentionMask(sequence.AttentionMaskConfig(field=t.field, **t.kwargs)),
+        "random_rotate": lambda t, seed: image.RandomAffine(
+            image.RandomAffineConfig(field=t.field, degrees=t.kwargs["degrees"]), rngs=rngs(seed)
+        ),
+        "random_crop": lambda t, seed: image.RandomCrop(
+            image.RandomCropConfig(field=t.field, size=tuple(t.kwargs["size"])), rngs=rngs(seed)
+        ),
         "random_crop_3d": lambda t, seed: volume.RandomCrop3D(
             volume.RandomCrop3DConfig(field=t.field, size=tuple(t.kwargs["size"])), rngs=rngs(seed)
         ),
@@ -70,7 +76,8 @@ def _operator_factories() -> dict[str, Callable]:
 SUPPORTED_TRANSFORMS = frozenset(
     {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize",
      "multiply", "add", "clip", "log1p", "hash_to_vocabulary",
-     "pad_to_length", "attention_mask", "random_crop_3d", "zscore"}
+     "pad_to_length", "attention_mask", "random_crop_3d", "zscore",
+     "random_rotate", "random_crop"}
 )
 # Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
 SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record"})

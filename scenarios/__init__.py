@@ -4,7 +4,7 @@ from scenarios.base import FieldSpec, Scenario, Transform, Variant
 from scenarios.chain import ChainDepth
 from scenarios.io import MixedSources, SourceBackends
 from scenarios.multimodal import ImageCaption
-from scenarios.overhead import ModuleOverhead
+from scenarios.overhead import HeavyTransforms, ModuleOverhead
 from scenarios.production import Determinism
 from scenarios.tabular import DenseFeatures, Recommendation
 from scenarios.text import PretrainingTokens
@@ -15,7 +15,7 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         ImageClassification(), PretrainingTokens(), DenseFeatures(), ChainDepth(), SourceBackends(),
         Determinism(), Recommendation(), ModuleOverhead(), ImageCaption(),
-        MedicalVolumes(), MixedSources(),
+        MedicalVolumes(), MixedSources(), HeavyTransforms(),
     )
 }
 

@@ -68,3 +68,59 @@ class ModuleOverhead(Scenario):
             return problem
         want = apply_transforms({"image": np.asarray(inputs["image"][rows])}, self.transforms(variant), None)
         return first_mismatch("image", batch["image"], want["image"], rtol=1e-5, atol=1e-5)
+
+
+class HeavyTransforms(Scenario):
+    """XFMR-1: uint8 images → random rotation (±30°, bilinear, zeros outside) → RandomCrop →
+    normalize, at 32², 128² and 512²: per-pixel gather work that JIT + vmap must carry.
+
+    Pixels are stored in [64, 255], so any output pixel darker than 64 read outside the image:
+    the share of rows showing one measures that rotations happen (≥ 10° leaves a dark corner
+    in every crop, and two thirds of angles are that large).
+    """
+
+    id = "XFMR-1"
+    name = "JIT+vmap heavy transforms"
+    category = "overhead"
+    capabilities = frozenset({"stochastic_per_element"})
+    variants = {
+        "small": Variant("small", 4096, 128, (("image_size", 32), ("crop_size", 28))),
+        "medium": Variant("medium", 8192, 64, (("image_size", 128), ("crop_size", 112))),
+        "large": Variant("large", 2048, 16, (("image_size", 512), ("crop_size", 448))),
+    }
+    degrees, darkest_stored = 30.0, 64
+
+    def input_fields(self, variant):
+        side = variant.param("image_size")
+        return (FieldSpec("image", (side, side, 3), "uint8"),)
+
+    def output_fields(self, variant):
+        crop = variant.param("crop_size")
+        return (FieldSpec("image", (crop, crop, 3), "float32"),)
+
+    def transforms(self, variant):
+        crop = variant.param("crop_size")
+        return (
+            Transform.of("random_rotate", field="image", degrees=self.degrees),
+            Transform.of("random_crop", field="image", size=(crop, crop)),
+            Transform.of("normalize", field="image", scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        )
+
+    def generate(self, variant, seed):
+        rng = np.random.default_rng([seed, 61])
+        side = variant.param("image_size")
+        images = rng.integers(self.darkest_stored, 256, size=(variant.num_records, side, side, 3), dtype=np.uint8)
+        return {"image": images}
+
+    def check_values(self, variant, batch):
+        image = np.asarray(batch["image"])
+        mean, std = np.asarray(IMAGENET_MEAN), np.asarray(IMAGENET_STD)
+        if not np.isfinite(image).all():
+            return "field 'image' has non-finite values"
+        if (image < -mean / std - 1e-3).any() or (image > (1 - mean) / std + 1e-3).any():
+            return "field 'image' leaves the normalized range per channel"
+        dark = ((self.darkest_stored - 0.5) / 255 - mean) / std
+        rotated = (image < dark).all(axis=-1).any(axis=(1, 2)).mean()
+        if rotated < 0.3:
+            return f"field 'image': only {rotated:.2f} of rows read outside the image (not rotated?)"
+        return None

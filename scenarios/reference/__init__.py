@@ -28,6 +28,14 @@ def _random_horizontal_flip(images, rng, *, p):
     return np.where(flips.reshape(-1, *[1] * (images.ndim - 1)), images[:, :, ::-1], images)
 
 
+def _random_rotate(images, rng, *, degrees):
+    return image.rotate(images, image.sample_affine(rng, len(images), degrees))
+
+
+def _random_crop(images, rng, *, size):
+    return image.random_crop(images, rng, tuple(size))
+
+
 def _normalize(images, rng, *, scale, mean, std):
     return image.normalize(images, mean, std, scale)
 
@@ -83,6 +91,8 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "shift_tokens": _shift_tokens,
     "standardize": _standardize,
     "random_crop_3d": _random_crop_3d,
+    "random_rotate": _random_rotate,
+    "random_crop": _random_crop,
     "zscore": _zscore,
     "log1p": _log1p,
     "pad_to_length": _pad_to_length,
@@ -93,7 +103,9 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "clip": _clip,
 }
 
-STOCHASTIC: frozenset[str] = frozenset({"random_resized_crop", "random_horizontal_flip", "random_crop_3d"})
+STOCHASTIC: frozenset[str] = frozenset(
+    {"random_resized_crop", "random_horizontal_flip", "random_crop_3d", "random_rotate", "random_crop"}
+)
 
 
 def apply_transforms(

@@ -90,3 +90,38 @@ def normalize(images: np.ndarray, mean, std, scale: float = 1.0 / 255.0) -> np.n
     mean = np.asarray(mean, np.float32)
     std = np.asarray(std, np.float32)
     return ((images.astype(np.float32) * np.float32(scale) - mean) / std).astype(np.float32)
+
+
+def sample_affine(rng: np.random.Generator, count: int, degrees: float) -> np.ndarray:
+    """``[count]`` rotation angles uniform in ``±degrees`` (no shift, no zoom)."""
+    return degrees * (2.0 * rng.random(count) - 1.0)
+
+
+def rotate(images: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
+    """Bilinear rotation about the centre; neighbours outside the image count as zero; float32."""
+    count, height, width, channels = images.shape
+    theta = np.deg2rad(angles_deg).astype(np.float32)[:, None]
+    cos, sin = np.cos(theta), np.sin(theta)
+    cy, cx = (height - 1) / 2, (width - 1) / 2
+    ys, xs = np.meshgrid(np.arange(height, dtype=np.float32) - cy, np.arange(width, dtype=np.float32) - cx, indexing="ij")
+    ys, xs = ys.ravel()[None], xs.ravel()[None]
+    src_y, src_x = cos * ys - sin * xs + cy, sin * ys + cos * xs + cx
+    y0, x0 = np.floor(src_y), np.floor(src_x)
+    fy, fx = src_y - y0, src_x - x0
+    flat = images.astype(np.float32).reshape(count, height * width, channels)
+    out = np.zeros_like(flat)
+    rows = np.arange(count)[:, None]
+    for dy, dx, weight in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
+        y, x = (y0 + dy).astype(np.int64), (x0 + dx).astype(np.int64)
+        inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+        index = np.clip(y, 0, height - 1) * width + np.clip(x, 0, width - 1)
+        out += np.where(inside, weight, 0.0)[..., None] * flat[rows, index]
+    return out.reshape(images.shape).astype(np.float32)
+
+
+def random_crop(images: np.ndarray, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """A uniformly placed ``size`` window of each image."""
+    height, width = images.shape[1:3]
+    tops = rng.integers(0, height - size[0] + 1, len(images))
+    lefts = rng.integers(0, width - size[1] + 1, len(images))
+    return np.stack([im[t : t + size[0], l : l + size[1]] for im, t, l in zip(images, tops, lefts)])
