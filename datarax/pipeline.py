@@ -167,16 +167,16 @@ class Pipeline(DataraxModule):
                 and 0 <= index < self.batches_per_epoch):
             diffs.append(f"position: epoch={epoch!r}, batch_index={index!r} is outside "
                          f"[0, {self.batches_per_epoch}) batches per epoch")
+        offset = state.get("record_offset", 0)
+        if not (isinstance(offset, int) and 0 <= offset < self.batch_size):
+            diffs.append(f"record_offset must be an int in [0, {self.batch_size}), got {offset!r}")
+        elif offset and self._rebatch.size is None:
+            diffs.append(f"the state is {offset} records into a batch (saved from a pipeline ending "
+                         "in Rebatch); restore it into a pipeline that ends in Rebatch too")
         if diffs:
             raise ValueError("the state comes from a different pipeline: " + "; ".join(diffs))
         for path, var in nnx.to_flat_state(nnx.state(self.stages)):
             var.set_value(np.asarray(saved_ops["/".join(map(str, path))], dtype=np.asarray(var.get_value()).dtype))
-        offset = state.get("record_offset", 0)
-        if not (isinstance(offset, int) and 0 <= offset < self.batch_size):
-            raise ValueError(f"record_offset must be an int in [0, {self.batch_size}), got {offset!r}")
-        if offset and self._rebatch.size is None:
-            raise ValueError(f"the state is {offset} records into a batch (saved from a pipeline ending "
-                             "in Rebatch); restore it into a pipeline that ends in Rebatch too")
         self._set_position(epoch, index, offset)
 
     def _set_position(self, epoch: int, batch_index: int, record_offset: int = 0) -> None:
