@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -72,6 +73,11 @@ class DeepLakeAdapter(Adapter):
         return importlib.metadata.version("deeplake")
 
     def available(self) -> str | None:
+        if "tensorflow" in sys.modules and "deeplake" not in sys.modules:
+            # Measured here: `import tensorflow; import deeplake` aborts the interpreter
+            # (SIGABRT), the other order works. Cells run alone, so this only guards a
+            # process that already holds TensorFlow.
+            return "deeplake aborts the process when imported after TensorFlow; run it in its own process"
         try:
             import deeplake  # noqa: F401
             import torch  # noqa: F401

@@ -23,3 +23,10 @@ os.environ["DATARAX_BENCH_CACHE"] = os.path.join(_SANDBOX, "bench-cache")
 @pytest.fixture(scope="session")
 def sandbox() -> str:
     return _SANDBOX
+
+# deeplake aborts the interpreter when imported after TensorFlow (the reverse order works).
+# Peer tests run many loaders in this one process, so import it before any test brings in TF.
+try:
+    import deeplake  # noqa: F401
+except ImportError:
+    pass
