@@ -10,11 +10,16 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Collection, Iterator, Mapping
 
 import numpy as np
 
+from scenarios import Scenario, Variant
+
 _DONE = "COMPLETE"
+# Scenario capabilities every peer adapter handles: per-record randomness, exact row checks
+# (fields pass through untouched), outcome probes (fresh iterators), the .npy source backend.
+HANDLED_CAPABILITIES = frozenset({"stochastic_per_element", "exact_reference", "outcomes", "source_backends"})
 
 
 class NpyRecords:
@@ -45,6 +50,23 @@ class NpyRecords:
 
     def __getstate__(self):
         return {"_paths": self._paths, "_arrays": None}
+
+
+def unsupported(scenario: Scenario, variant: Variant, known: Collection[str], what: str) -> str | None:
+    """Why a peer cannot do ``variant``'s work (a transform it lacks, a source it does not read).
+
+    Peers map records one to one (no mixing of several sources, no variable-length records)
+    and read the scenario's memory-mapped ``.npy`` files; other source backends (IO-1's RAM,
+    ArrayRecord, Parquet variants) are not wired to them.
+    """
+    lacking = sorted(scenario.capabilities - HANDLED_CAPABILITIES)
+    if lacking:
+        return f"needs {lacking}, which this loader's adapter does not implement"
+    backend = dict(variant.params).get("backend", "npy")
+    if backend != "npy":
+        return f"reads the scenario's memory-mapped .npy files; no {backend!r} source wired for this loader"
+    missing = list(dict.fromkeys(t.name for t in scenario.transforms(variant) if t.name not in known))
+    return f"no {what} for {missing}" if missing else None
 
 
 def epoch_order(num_records: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from adapters._records import NpyRecords, epoch_order
+from adapters._records import NpyRecords, epoch_order, unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 
@@ -83,8 +83,7 @@ class DaliAdapter(Adapter):
         return None
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in SUPPORTED]
-        return f"no DALI operator for {missing}" if missing else None
+        return unsupported(scenario, variant, SUPPORTED, "DALI operator")
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         from nvidia.dali import fn, pipeline, types

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import EpochBatches, converted
+from adapters._records import EpochBatches, converted, unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 
@@ -86,8 +86,7 @@ class DeepLakeAdapter(Adapter):
         return None
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
-        return f"no NumPy element op for {missing}" if missing else None
+        return unsupported(scenario, variant, OPS, "NumPy element op")
 
     def prepare(self, job: Job) -> str:
         """Writes the Deep Lake dataset once per scenario variant; returns its URL."""
@@ -123,6 +122,9 @@ class DeepLakeAdapter(Adapter):
                 collate_fn=_as_is,
                 num_workers=workers,
                 persistent_workers=workers > 0,
+                # Deep Lake runs native threads once a dataset is open (here: written by prepare);
+                # forking after that can deadlock a worker, so workers start from a clean server.
+                multiprocessing_context="forkserver" if workers else None,
             )
         return self._loaders[key]
 

@@ -15,7 +15,7 @@ import importlib.metadata
 from typing import Any, Iterator
 
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import NpyRecords
+from adapters._records import NpyRecords, unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 
@@ -52,8 +52,7 @@ class GrainAdapter(Adapter):
         return None
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
-        return f"no NumPy element op for {missing}" if missing else None
+        return unsupported(scenario, variant, OPS, "NumPy element op")
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         import grain

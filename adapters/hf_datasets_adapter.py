@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import converted
+from adapters._records import converted, unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 
@@ -58,8 +58,7 @@ class HfDatasetsAdapter(Adapter):
         dims = [len(f.shape) for f in scenario.input_fields(variant)]
         if max(dims) > 4:
             return f"fields of rank {max(dims)} have no fixed-shape Arrow feature (Array2D..Array4D)"
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
-        return f"no NumPy element op for {missing}" if missing else None
+        return unsupported(scenario, variant, OPS, "NumPy element op")
 
     def prepare(self, job: Job) -> Path:
         """Writes the Arrow dataset once per scenario variant; returns its folder."""

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
+from adapters._records import unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 
@@ -41,8 +42,7 @@ class JaxDataloaderAdapter(Adapter):
         return None
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
-        return f"no NumPy element op for {missing}" if missing else None
+        return unsupported(scenario, variant, OPS, "NumPy element op")
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         jdl = _jdl()

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import NpyRecords, converted
+from adapters._records import NpyRecords, converted, unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 
@@ -78,8 +78,7 @@ class LitDataAdapter(Adapter):
         return None
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
-        return f"no NumPy element op for {missing}" if missing else None
+        return unsupported(scenario, variant, OPS, "NumPy element op")
 
     def prepare(self, job: Job) -> Path:
         """Writes LitData chunks once per scenario variant; returns their folder."""

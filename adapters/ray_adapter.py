@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import NpyRecords, epoch_order
+from adapters._records import NpyRecords, epoch_order, unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 
@@ -52,8 +52,7 @@ class RayAdapter(Adapter):
         return None
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
-        return f"no NumPy element op for {missing}" if missing else None
+        return unsupported(scenario, variant, OPS, "NumPy element op")
 
     def _ray(self, cpus: int):
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token written to ~/.ray

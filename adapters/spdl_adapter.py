@@ -12,12 +12,13 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import importlib.metadata
+import multiprocessing
 from typing import Any, Iterator
 
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import NpyRecords, epoch_order
+from adapters._records import NpyRecords, epoch_order, unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 
@@ -55,8 +56,7 @@ class SpdlAdapter(Adapter):
         return None
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
-        return f"no NumPy element op for {missing}" if missing else None
+        return unsupported(scenario, variant, OPS, "NumPy element op")
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         from spdl.pipeline import PipelineBuilder
@@ -65,7 +65,11 @@ class SpdlAdapter(Adapter):
         executor = None
         if transform.stochastic and job.cpu_budget > 1:
             if self._pool is None:
-                self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=job.cpu_budget)
+                # Workers start on demand, when SPDL's threads already run: fork from a clean
+                # server process instead of this multithreaded one.
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    max_workers=job.cpu_budget, mp_context=multiprocessing.get_context("forkserver")
+                )
             executor = self._pool
         pipeline = (
             PipelineBuilder()

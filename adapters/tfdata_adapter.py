@@ -14,6 +14,7 @@ import math
 import os
 from typing import Any, Iterator
 
+from adapters._records import unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Transform, Variant
 from scenarios.reference import STOCHASTIC
@@ -104,8 +105,7 @@ class TfDataAdapter(Adapter):
         return None
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in SUPPORTED]
-        return f"no tf.data implementation of {missing}" if missing else None
+        return unsupported(scenario, variant, SUPPORTED, "tf.data implementation")
 
     def _data(self, tf, job: Job) -> dict:
         key = tuple(sorted(job.data.items()))

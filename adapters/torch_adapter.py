@@ -16,7 +16,7 @@ import importlib.metadata
 from typing import Any, Iterator
 
 from adapters._element_ops import crop_box, record_uniforms
-from adapters._records import EpochBatches, NpyRecords
+from adapters._records import EpochBatches, NpyRecords, unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Transform, Variant
 
@@ -93,8 +93,7 @@ class TorchAdapter(Adapter):
         return None
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in SUPPORTED]
-        return f"no torch implementation of {missing}" if missing else None
+        return unsupported(scenario, variant, SUPPORTED, "torch implementation")
 
     def _loader(self, job: Job):
         import torch

@@ -53,6 +53,7 @@ class EnergonAdapter(_Unavailable):
     name = "energon"
     distribution = "megatron-energon"
     reason = (
-        "megatron-energon 7.4.1 resolves against this environment (pip --dry-run), "
-        "but no adapter is written for it yet"
+        "megatron-energon 7.4.1 needs s3fs, whose current release pins fsspec 2026.9 and (through "
+        "aiobotocore) botocore 1.43, against datasets 5.0.1 (fsspec<=2026.6) and litdata's boto3 "
+        "1.44; resolved together, pip falls back to s3fs 0.4.2 from 2020"
     )

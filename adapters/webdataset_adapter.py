@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import converted
+from adapters._records import converted, unsupported
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 
@@ -95,8 +95,7 @@ class WebDatasetAdapter(Adapter):
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
         if variant.num_records // SHARDS < variant.batch_size:
             return f"{variant.num_records} records in {SHARDS} shards give shards smaller than a batch"
-        missing = [t.name for t in scenario.transforms(variant) if t.name not in OPS]
-        return f"no NumPy element op for {missing}" if missing else None
+        return unsupported(scenario, variant, OPS, "NumPy element op")
 
     def prepare(self, job: Job) -> list[str]:
         """Writes the tar shards once per scenario variant; returns their paths."""
