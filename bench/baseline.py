@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench.compare import ResultSet, ResultsError
-from bench.store import write_json_atomic
+from bench.store import write_json_atomic, write_text_atomic
 
 BASELINES_ROOT = Path(__file__).resolve().parent.parent / "results" / "baselines"
 
@@ -98,17 +96,3 @@ def _meta(path: Path) -> dict[str, Any]:
     meta_file = path.with_suffix(".meta.json")
     return json.loads(meta_file.read_text()) if meta_file.is_file() else {}
 
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` via a temporary file and a rename: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,7 +14,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from bench.baseline import write_text_atomic
+from bench.store import write_text_atomic
 from bench.compare import (
     FAILED, INCOMPARABLE, NO_CHANGE, REGRESSION, UNRELIABLE, Comparison, ResultSet, compare,
     load_results, markdown_table,

@@ -19,19 +19,24 @@ STATUSES = ("ok", "failed", "timeout", "unsupported", "unavailable", "non-confor
 RESULTS, RUN_INFO = "results.jsonl", "run.json"
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Writes ``obj`` as JSON via a temporary file and a rename: readers see all or nothing."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Writes ``text`` via a temporary file and a rename: readers see all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, default=str)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Writes ``obj`` as indented JSON, atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(obj, indent=1, default=str))
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:

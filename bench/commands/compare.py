@@ -36,7 +36,7 @@ def register(sub) -> None:
 
 
 def _compare(args: argparse.Namespace, console: Console) -> int:
-    from bench.baseline import write_text_atomic
+    from bench.store import write_text_atomic
     from bench.compare import ResultsError, compare, load_results, markdown_table, rich_table
     from bench.gate import gate_config
     from bench.profile import ProfileError
