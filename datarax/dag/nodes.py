@@ -141,8 +141,12 @@ class Merge(Node):
 
     Floating-point fields present in several branches are combined: ``mean``/``sum``
     elementwise, ``concat`` along ``axis`` (default: last), ``stack`` on a new ``axis``
-    (default: 1, right after the batch axis). Other fields (labels, masks) and fields only one
-    branch has are taken from the first branch that has them.
+    (default: 1, right after the batch axis). Fields only one branch has are taken from it.
+
+    Integer and bool fields (labels, masks, record ids) are never averaged or summed: with
+    ``mean``/``sum`` they must be the same in every branch that has them (a branch passed them
+    through untouched) and are passed through; a branch that changed one fails at trace time
+    naming the field. With ``concat``/``stack`` they are taken from the first branch.
     """
 
     def __init__(self, mode: str = "mean", *, axis: int | None = None):
@@ -176,8 +180,27 @@ class Merge(Node):
         for key in dict.fromkeys(k for b in batches for k in b):
             values = [b[key] for b in batches if key in b]
             floating = jnp.issubdtype(jnp.result_type(values[0]), jnp.floating)
-            out[key] = self._combine(values) if floating and len(values) > 1 else values[0]
+            if floating and len(values) > 1:
+                out[key] = self._combine(values)
+            else:
+                if self.mode in ("mean", "sum") and not _same(values):
+                    raise ValueError(
+                        f"{self.name}: field {key!r} ({jnp.result_type(values[0])}) differs between branches; "
+                        f"{self.mode} combines floating-point fields only and passes others through, "
+                        "so every branch must leave it unchanged (or cast it to float first)"
+                    )
+                out[key] = values[0]
         return out
+
+
+def _same(values: list[Any]) -> bool:
+    """The branches' values are one array (passed through untouched), or equal concrete arrays."""
+    first = values[0]
+    if all(v is first for v in values):
+        return True
+    if any(isinstance(v, jax.core.Tracer) for v in values):
+        return False
+    return all(v.shape == first.shape and bool(jnp.array_equal(v, first)) for v in values)
 
 
 class Branch(Node):

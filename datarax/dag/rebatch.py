@@ -12,15 +12,32 @@ import collections
 from typing import Callable, Iterator
 
 import jax.numpy as jnp
+import numpy as np
 
 from datarax.core.config import check_int
 from datarax.typing import Batch
+
+VALID_FIELD = "valid"  # the executor's mask of a padded batch's real rows
+
+
+def _real_rows(batch: Batch) -> Batch:
+    """``batch`` without its padding rows (padding trails the real records, so positions
+    into the batch, e.g. a resumed ``record_offset``, are unchanged)."""
+    if VALID_FIELD not in batch:
+        return batch
+    valid = np.asarray(batch[VALID_FIELD])
+    if valid.all():
+        return batch
+    keep = np.flatnonzero(valid)
+    return {k: v[keep] for k, v in batch.items()}
 
 
 class Rebatch:
     """The last stage of a pipeline: output batches of ``size`` records.
 
     When a finite stream ends (``num_epochs``), the last batch holds the records left over.
+    Padding rows (``valid`` False, from ``drop_remainder=False``) are dropped when regrouping,
+    so every output row is a real record; the ``valid`` field is kept (all True).
     """
 
     def __init__(self, size: int):
@@ -58,7 +75,7 @@ class RebatchIterator:
                     raise
                 break
             epoch, index = self._last = self._origins.popleft()
-            self._chunks.append([epoch, index, batch, self._skip])
+            self._chunks.append([epoch, index, _real_rows(batch), self._skip])
             self._skip = 0
         pieces, wanted = [], self._size
         while wanted and self._chunks:
