@@ -12,24 +12,28 @@ import dataclasses
 from typing import Any, Callable, Iterator, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from datarax.core.config import check_int
 from datarax.core.module import DataraxModule, HostBox, HostStage, RecordKey
-from datarax.dag.executor import BatchIterator, compile_step, host_batches, run_stages
+from datarax.dag.executor import compile_step, host_chunks, run_stages, to_device
+from datarax.dag.iterator import BatchIterator, dispatch_ahead, step_on_demand, unstack_arrays
 from datarax.dag.monitor import StageTimes
 from datarax.dag.cache import Cache
 from datarax.dag.nodes import Node, as_node
 from datarax.dag.rebatch import Rebatch, RebatchIterator
-from datarax.distributed.sharding import batch_sharding, check_divisible
+from datarax.distributed.sharding import batch_sharding, check_divisible, to_global
 from datarax.samplers.sampler import IndexSampler, SamplerConfig
 from datarax.sources.base import DataSourceModule
 from datarax.typing import Batch
 
 # Sampler settings a saved state must agree with (num_epochs may change between runs).
 _FINGERPRINT = ("num_records", "batch_size", "shuffle", "seed", "shard_index", "shard_count", "drop_remainder")
+# Automatic chunking: enough batches per step to gather about this many bytes at once, so
+# NumPy's and jit's fixed per-call costs amortise; chunks never exceed _MAX_BATCHES_PER_STEP.
+_CHUNK_BYTES = 1 << 20
+_MAX_BATCHES_PER_STEP = 8
 
 
 def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node], Rebatch | None]:
@@ -57,14 +61,20 @@ def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node], R
 class Pipeline(DataraxModule):
     """An iterable of batches (dicts of ``jax.Array``) with a checkpointable position.
 
-    Each ``iter(pipeline)`` continues from the current position, with the host side running
-    ``prefetch`` batches ahead in a background thread (0: in the caller's thread).
+    Each ``iter(pipeline)`` continues from the current position, keeping ``prefetch``
+    batches produced ahead of the caller — inline in ``next()``, or in a background thread
+    with ``prefetch_thread=True`` (for sources whose reads block on I/O).
+    ``batches_per_step`` batches are gathered and run through the compiled step together
+    (``None``: chosen from the batch's size, about 1 MiB per chunk; always 1 when the
+    stages have trainable variables, over a mesh, for a ``batch_dependent`` source, or after a
+    host stage other than Cache).
+    Outputs are the same for any chunking: per-record keys, and every stage sees one batch.
     ``get_state``/``set_state`` save and restore the position; see :class:`SamplerConfig`
     for ``shuffle``, ``seed``, sharding, ``drop_remainder`` and ``num_epochs``. Every iterator
     counts its time per stage (``stage_times()``); ``time_stages=True`` also waits for each
-    compiled step inside ``next()`` so the step's own time is counted. With a ``mesh``, each
-    batch enters the step as a global array sharded over ``data_axes`` (see
-    :mod:`datarax.distributed`), ``batch_size`` being this process's share.
+    compiled step so the step's own time is counted. With a ``mesh``, each batch enters the
+    step as a global array sharded over ``data_axes`` (see :mod:`datarax.distributed`),
+    ``batch_size`` being this process's share.
     """
 
     def __init__(
@@ -80,6 +90,8 @@ class Pipeline(DataraxModule):
         drop_remainder: bool = True,
         num_epochs: int | None = None,
         prefetch: int = 2,
+        prefetch_thread: bool = False,
+        batches_per_step: int | None = None,
         time_stages: bool = False,
         mesh: jax.sharding.Mesh | None = None,
         data_axes: str | Sequence[str] = "data",
@@ -88,15 +100,18 @@ class Pipeline(DataraxModule):
         if not isinstance(source, DataSourceModule):
             raise TypeError(f"source must be a DataSourceModule, got {type(source).__name__}")
         check_int("prefetch", prefetch, minimum=0)
-        if not isinstance(time_stages, bool):
-            raise TypeError(f"time_stages must be a bool, got {time_stages!r}")
+        if batches_per_step is not None:
+            check_int("batches_per_step", batches_per_step, minimum=1)
+        for name, flag in (("time_stages", time_stages), ("prefetch_thread", prefetch_thread)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {flag!r}")
         self._options = dict(
             batch_size=batch_size, shuffle=shuffle, seed=seed, shard_index=shard_index,
             shard_count=shard_count, drop_remainder=drop_remainder, num_epochs=num_epochs,
-            prefetch=prefetch, time_stages=time_stages, mesh=mesh, data_axes=data_axes,
+            prefetch=prefetch, prefetch_thread=prefetch_thread, batches_per_step=batches_per_step,
+            time_stages=time_stages, mesh=mesh, data_axes=data_axes,
         )
-        sampler_options = {k: v for k, v in self._options.items()
-                           if k not in ("prefetch", "time_stages", "mesh", "data_axes")}
+        sampler_options = {k: v for k, v in self._options.items() if k in SamplerConfig.__dataclass_fields__}
         self.sampler = IndexSampler(SamplerConfig(num_records=len(source), **sampler_options))
         self.source = source
         self._recipe = HostBox(stages=list(stages))  # what `>>` extends
@@ -106,7 +121,7 @@ class Pipeline(DataraxModule):
         self.stages = nnx.List(device)
         # Plain ints, not nnx Variables: updated after every batch, read by get_state().
         self._position = HostBox(epoch=0, batch_index=0, record_offset=0)
-        self._compiled = HostBox(step=None, scans={})
+        self._compiled = HostBox(scans={}, batches_per_step=None)
         self._sharding = HostBox(value=None if mesh is None else batch_sharding(mesh, data_axes))
         if mesh is not None:
             check_divisible(self._sharding.value, self.batch_size)
@@ -191,26 +206,43 @@ class Pipeline(DataraxModule):
         self._set_position(*self._after(epoch, batch_index))
 
     # -- iteration --------------------------------------------------------------------------
-    def _step(self) -> tuple[Callable, list]:
-        """The compiled step and the stages' variables as its flat ``leaves`` argument."""
+    def _split(self) -> tuple[nnx.GraphDef, Any, list]:
         graphdef, state = nnx.split(self.stages)
         leaves, treedef = jax.tree.flatten(state)
-        if self._compiled.step is None:
-            self._compiled.step = compile_step(graphdef, treedef, tuple(node.name for node in self.stages))
-        return self._compiled.step, leaves
+        return graphdef, treedef, leaves
+
+    def _chunks(self, times: StageTimes, batches_per_step: int | None = None, transfer=None):
+        return host_chunks(
+            self.sampler, self.source, list(self.host_stages),
+            (self._position.epoch, self._position.batch_index), self._options["num_epochs"], times,
+            batches_per_step, transfer,
+        )
+
+    def _batches_per_step(self, live: bool) -> int | None:
+        """Batches per compiled step for this iterator; ``None`` runs unstacked single batches."""
+        if (live or self._sharding.value is not None or self.source.batch_dependent
+                or any(not isinstance(s, Cache) for s in self.host_stages)):
+            return None
+        chosen = self._options["batches_per_step"]
+        if chosen is None:
+            if self._compiled.batches_per_step is None:  # the size of one record, read once
+                batch_bytes = self.batch_size * self.source.record_nbytes()
+                self._compiled.batches_per_step = int(np.clip(_CHUNK_BYTES // max(batch_bytes, 1), 1, _MAX_BATCHES_PER_STEP))
+            chosen = self._compiled.batches_per_step
+        return None if chosen == 1 else chosen
 
     def compiled_cost(self) -> dict[str, float]:
         """XLA's cost analysis of the compiled step for one batch at the current position:
         ``flops``, ``bytes_accessed`` and ``transcendentals`` per batch.
 
-        Gathers that batch and compiles the step for its shape (cached when iterating already
-        did); the position does not move.
+        Gathers that batch and compiles the single-batch step for its shape; the position
+        does not move.
         """
-        position = (self._position.epoch, self._position.batch_index)
-        items = host_batches(self.sampler, self.source, list(self.host_stages), position, None)
+        items = self._chunks(StageTimes())
         item = next(items)
         items.close()
-        step, leaves = self._step()
+        graphdef, treedef, leaves = self._split()
+        step = compile_step(graphdef, treedef, tuple(node.name for node in self.stages))
         analysis = step.lower(leaves, *item.arrays).compile().cost_analysis()
         if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
             analysis = analysis[0] if analysis else {}
@@ -222,20 +254,18 @@ class Pipeline(DataraxModule):
             "transcendentals": float(analysis.get("transcendentals", 0.0)),
         }
 
-    def _host_batches(self, times: StageTimes):
-        return host_batches(
-            self.sampler, self.source, list(self.host_stages),
-            (self._position.epoch, self._position.batch_index), self._options["num_epochs"], times,
-            self._sharding.value,
-        )
+    def _transfer(self) -> Callable:
+        sharding = self._sharding.value
+        return to_device if sharding is None else (lambda arrays: to_global(arrays, sharding))
 
     def inputs(self) -> Iterator[tuple[Batch, jax.Array, jax.Array]]:
         """``(batch, record_ids, epoch)`` before the stages, advancing the position like
         ``iter``: to train the stages' parameters, apply them yourself with
         :func:`~datarax.dag.executor.run_stages` inside ``nnx.grad``."""
         times = StageTimes()
-        return BatchIterator(self._host_batches(times), lambda leaves, *arrays: arrays, lambda: None,
-                             self._consumed, self._options["prefetch"], times)
+        return BatchIterator(self._chunks(times, None, self._transfer()), unstack_arrays, self._consumed,
+                             prefetch=self._options["prefetch"], threaded=self._options["prefetch_thread"],
+                             times=times)
 
     def scan(self, train_step: Callable[[Any, Batch], tuple[Any, Any]], carry: Any, num_batches: int) -> tuple[Any, Any]:
         """Runs the next ``num_batches`` batches through the stages and
@@ -247,14 +277,15 @@ class Pipeline(DataraxModule):
         check_int("num_batches", num_batches, minimum=1)
         if self._rebatch.size is not None:
             raise ValueError("scan runs whole batches; remove the final Rebatch stage")
-        items = self._host_batches(StageTimes())
+        if self._sharding.value is not None:
+            raise ValueError("scan stacks host batches; it does not run over a mesh")
+        items = self._chunks(StageTimes())
         chunk = [item for _, item in zip(range(num_batches), items)]
         items.close()
         if len(chunk) < num_batches:
             raise ValueError(f"scan of {num_batches} batches: the stream ends after {len(chunk)}")
-        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[item.arrays for item in chunk])
-        graphdef, state = nnx.split(self.stages)
-        leaves, treedef = jax.tree.flatten(state)
+        stacked = jax.tree.map(lambda *xs: np.stack(xs), *[item.arrays for item in chunk])
+        graphdef, treedef, leaves = self._split()
         key = (train_step, graphdef, treedef)
         if key not in self._compiled.scans:
             def fused(leaves, carry, stacked):
@@ -263,24 +294,33 @@ class Pipeline(DataraxModule):
 
             self._compiled.scans[key] = jax.jit(fused)
         out = self._compiled.scans[key](leaves, carry, stacked)
-        self._consumed(chunk[-1].epoch, chunk[-1].batch_index)
+        self._consumed(*chunk[-1].positions[-1])
         return out
 
     def __iter__(self) -> Iterator[Batch]:
         times = StageTimes()
-        items = self._host_batches(times)
         stages = self.stages
-        step, frozen = self._step()
-        # Only record keys: the state cannot change while iterating, so read it once. Otherwise
-        # (parameters, user variables) read it per batch, so training between batches shows.
+        graphdef, treedef, frozen = self._split()
+        # Only record keys: the state cannot change while iterating, so read it once and
+        # dispatch steps ahead. Otherwise (parameters, user variables) run each step in next()
+        # with the state as it is then, so training between batches shows.
         live = len(nnx.to_flat_state(nnx.state(stages, nnx.Not(RecordKey)))) > 0
-        stage_state = (lambda: jax.tree.leaves(nnx.state(stages))) if live else (lambda: frozen)
+        per_step = self._batches_per_step(live)
+        step = compile_step(graphdef, treedef, tuple(node.name for node in stages), per_step)
+        wait = self._options["time_stages"]
+        needs_transfer = live or self._sharding.value is not None
+        chunks = self._chunks(times, per_step, self._transfer() if needs_transfer else None)
+        if live:
+            produce = unstack_arrays
+            finish = step_on_demand(step, lambda: jax.tree.leaves(nnx.state(stages)), times, wait)
+        else:
+            produce, finish = dispatch_ahead(step, frozen, times, wait), None
+        options = dict(prefetch=self._options["prefetch"], threaded=self._options["prefetch_thread"],
+                       times=times, finish=finish)
         if self._rebatch.size is None:
-            return BatchIterator(items, step, stage_state, self._consumed, self._options["prefetch"],
-                                 times, wait_for_step=self._options["time_stages"])
+            return BatchIterator(chunks, produce, self._consumed, **options)
         origins = collections.deque()
-        inner = BatchIterator(items, step, stage_state, lambda *where: origins.append(where),
-                              self._options["prefetch"], times, wait_for_step=self._options["time_stages"])
+        inner = BatchIterator(chunks, produce, lambda *where: origins.append(where), **options)
         return RebatchIterator(inner, self._rebatch.size, self._position.record_offset, origins,
                                self._set_position, self._after)
 

@@ -1,18 +1,24 @@
-"""Running a pipeline: the host side (sampler → gather → host stages → device transfer) in a
-background thread, overlapped with the compiled step on the consumer's side.
+"""Running a pipeline: sampler → gather → host stages → one compiled step, dispatched ahead.
 
-The producer thread never holds a reference to the iterator, so dropping the iterator (or
-calling ``close()``) stops the thread; an exception in the thread is re-raised by ``next()``.
+Batches travel in *chunks*: ``batches_per_step`` consecutive batches are gathered with one
+source call and run through one compiled step, ``vmap``-ed over the chunk so every stage still
+sees one batch at a time (per-record keys make the result identical to batch-by-batch). The
+step returns each batch as its own arrays. Chunking amortises the fixed per-call costs (NumPy
+indexing, jit dispatch, thread hand-off) that otherwise dominate small batches.
+
+When the stages' variables cannot change while iterating (no parameters being trained), the
+step is dispatched by the producer — inline in ``next()`` or in a background thread — ahead of
+the consumer; otherwise the producer stops at the device transfer and ``next()`` runs the step
+with the variables as they are now. Dropping the iterator (or ``close()``) stops the thread; an
+exception in the thread is re-raised by ``next()``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import queue
-import threading
+import itertools
 import time
-import weakref
 from typing import Any, Callable, Iterator, Sequence
 
 import jax
@@ -23,87 +29,139 @@ from datarax.core.module import HostStage
 from datarax.dag.cache import Cache
 from datarax.dag.monitor import StageTimes
 from datarax.dag.nodes import Node
-from datarax.distributed.sharding import to_global
 from datarax.samplers.sampler import IndexSampler
 from datarax.sources.base import DataSourceModule
 from datarax.typing import Batch
 
 VALID_FIELD = "valid"
+Position = tuple[int, int]  # (epoch, batch index)
 
 
 @dataclasses.dataclass(frozen=True)
-class HostBatch:
-    """One batch ready for the compiled step, tagged with where it sits in the stream."""
+class HostChunk:
+    """Consecutive batches ready for the compiled step.
 
-    epoch: int
-    batch_index: int
-    arrays: tuple[Batch, Any, Any]  # (batch, record ids, epoch) on the device
+    ``arrays`` is ``(batch, record_ids, epochs)``. Stacked chunks carry a leading chunk axis
+    (``[K, B, ...]``, ``[K, B]``, ``[K]``) and may end in padding copies of their last batch
+    (a finite stream's tail) beyond ``positions``; an unstacked chunk is one batch.
+    """
+
+    positions: tuple[Position, ...]
+    arrays: tuple[Batch, Any, Any]
+    stacked: bool
 
 
-def host_batches(
+def _positions(start: Position, count: int, batches_per_epoch: int, num_epochs: int | None) -> list[Position]:
+    epoch, index = start
+    out = []
+    while len(out) < count and (num_epochs is None or epoch < num_epochs):
+        out.append((epoch, index))
+        index += 1
+        if index == batches_per_epoch:
+            epoch, index = epoch + 1, 0
+    return out
+
+
+def _gather(sampler, source, host_stages, epoch, positions, batch_size) -> tuple[Batch, np.ndarray]:
+    """One source call for ``positions`` (all in ``epoch``), then the host stages."""
+    picked = [sampler.batch(epoch, index) for _, index in positions]
+    ids = picked[0][0] if len(picked) == 1 else np.concatenate([p[0] for p in picked])
+    batch = source.gather(ids, epoch=epoch)
+    rows = len(ids)
+    bad = {k: np.shape(v) for k, v in batch.items() if np.ndim(v) == 0 or len(v) != rows}
+    if bad:
+        raise ValueError(f"{type(source).__name__}.gather returned fields {bad}, expected {rows} rows")
+    if sampler.padded:
+        if VALID_FIELD in batch:
+            raise ValueError(f"the source has a field {VALID_FIELD!r}, which padded batches reserve")
+        batch[VALID_FIELD] = picked[0][1] if len(picked) == 1 else np.concatenate([p[1] for p in picked])
+    for stage in host_stages:
+        batch = stage.apply_records(batch, ids, epoch) if isinstance(stage, Cache) else stage.apply_host(batch)
+    return batch, ids
+
+
+def host_chunks(
     sampler: IndexSampler,
     source: DataSourceModule,
     host_stages: Sequence[HostStage],
-    start: tuple[int, int],
+    start: Position,
     num_epochs: int | None,
-    times: StageTimes | None = None,
-    sharding: Any = None,
-) -> Iterator[HostBatch]:
-    """Batches from position ``start = (epoch, batch_index)`` to the end of the stream, each
-    resident on the device when yielded; ``times`` counts the gather and the transfer. With a
-    ``sharding`` (:func:`datarax.distributed.batch_sharding`) each batch is this process's part
-    of a global array sharded over the mesh.
+    times: StageTimes,
+    batches_per_step: int | None = None,
+    transfer: Callable[[Any], Any] | None = None,
+) -> Iterator[HostChunk]:
+    """Chunks from ``start`` to the end of the stream.
 
-    The transfer is a jitted identity: jit's C++ dispatch takes NumPy arguments in tens of
-    microseconds, where ``jax.device_put`` spends hundreds in Python per batch.
+    ``batches_per_step=None`` yields unstacked single batches; an int ``K`` yields stacked
+    chunks of ``K`` (the last one padded). ``transfer`` (e.g. to the device, or to global
+    arrays over a mesh) is applied to each chunk's arrays and counted as ``host_to_device``.
     """
-    epoch, index = start
-    batch_size = sampler.config.batch_size
-    times = times or StageTimes()
-    while num_epochs is None or epoch < num_epochs:
+    size = batches_per_step or 1
+    batch_size, per_epoch = sampler.config.batch_size, sampler.batches_per_epoch
+    position = start
+    while True:
+        positions = _positions(position, size, per_epoch, num_epochs)
+        if not positions:
+            return
+        position = _positions(positions[-1], 2, per_epoch, None)[1]
         started = time.perf_counter()
-        ids, valid = sampler.batch(epoch, index)
-        batch = source.gather(ids, epoch=epoch)
-        bad = {k: np.shape(v) for k, v in batch.items() if np.ndim(v) == 0 or len(v) != batch_size}
-        if bad:
-            raise ValueError(f"{type(source).__name__}.gather returned fields {bad}, expected {batch_size} rows")
-        if valid is not None:
-            if VALID_FIELD in batch:
-                raise ValueError(f"the source has a field {VALID_FIELD!r}, which padded batches reserve")
-            batch[VALID_FIELD] = valid
-        for stage in host_stages:
-            batch = stage.apply_records(batch, ids, epoch) if isinstance(stage, Cache) else stage.apply_host(batch)
+        runs = [list(group) for _, group in itertools.groupby(positions, key=lambda p: p[0])]
+        parts = [_gather(sampler, source, host_stages, run[0][0], run, batch_size) for run in runs]
+        batch, ids = parts[0] if len(parts) == 1 else (
+            {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]},
+            np.concatenate([p[1] for p in parts]),
+        )
+        if batches_per_step is None:
+            arrays = (batch, ids.astype(np.int32), np.int32(positions[0][0]))
+        else:
+            missing = size - len(positions)  # a finite stream's tail: repeat the last batch
+            stacked = jax.tree.map(lambda a: _stack(a, size, batch_size, missing), (batch, ids.astype(np.int32)))
+            epochs = np.asarray([e for e, _ in positions] + [positions[-1][0]] * missing, np.int32)
+            arrays = (*stacked, epochs)
         gathered = time.perf_counter()
-        arrays = (batch, ids.astype(np.int32), np.int32(epoch))
-        arrays = jax.block_until_ready(_to_device(arrays) if sharding is None else to_global(arrays, sharding))
-        times.add("gather", gathered - started)
-        times.add("host_to_device", time.perf_counter() - gathered)
-        yield HostBatch(epoch, index, arrays)
-        index += 1
-        if index == sampler.batches_per_epoch:
-            epoch, index = epoch + 1, 0
+        times.add("gather", gathered - started, len(positions))
+        if transfer is not None:
+            arrays = jax.block_until_ready(transfer(arrays))
+            times.add("host_to_device", time.perf_counter() - gathered, len(positions))
+        yield HostChunk(tuple(positions), arrays, batches_per_step is not None)
 
 
-_to_device = jax.jit(lambda arrays: arrays)
+def _stack(array: np.ndarray, size: int, batch_size: int, missing: int) -> np.ndarray:
+    if missing:
+        array = np.concatenate([array, *[array[-batch_size:]] * missing])
+    return array.reshape(size, batch_size, *array.shape[1:])
+
+
+to_device = jax.jit(lambda arrays: arrays)
+"""A jitted identity: jit's C++ dispatch moves NumPy arguments to the device in tens of
+microseconds, where ``jax.device_put`` spends hundreds in Python per batch."""
 
 
 @functools.lru_cache(maxsize=64)
-def compile_step(graphdef: nnx.GraphDef, treedef: Any, names: tuple[str, ...]) -> Callable:
-    """``step(leaves, batch, record_ids, epoch) -> batch``: every node traced into one jit.
+def compile_step(graphdef: nnx.GraphDef, treedef: Any, names: tuple[str, ...], batches_per_step: int | None = None) -> Callable:
+    """The compiled step over every node, traced into one jit.
+
+    Unstacked (``batches_per_step=None``): ``step(leaves, batch, record_ids, epoch) -> batch``.
+    Stacked: ``step(leaves, batches[K], record_ids[K], epochs[K]) -> (batch, …)`` with ``K``
+    separate output batches, each computed by the stages on its own batch (``vmap``).
 
     ``leaves`` are the stages' variables flattened by ``treedef`` (a flat list crosses the
-    jit boundary faster than an ``nnx.State``).
-
-    Cached by graph structure, so pipelines built alike (a restarted job, a benchmark's
-    fresh iterators) share compilations; jit itself caches per batch shape. Tracing checks
-    that each node keeps the batch dimension, so an operator that drops or adds records fails
-    with its name rather than producing misaligned batches.
+    jit boundary faster than an ``nnx.State``). Cached by graph structure, so pipelines built
+    alike share compilations; jit itself caches per batch shape. Tracing checks that each node
+    keeps the batch dimension, so an operator that drops or adds records fails with its name.
     """
 
-    def step(leaves, batch, record_ids, epoch):
+    def one(leaves, batch, record_ids, epoch):
         return run_stages(nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves)), batch, record_ids, epoch)
 
-    return jax.jit(step)
+    if batches_per_step is None:
+        return jax.jit(one)
+
+    def chunk(leaves, batches, record_ids, epochs):
+        out = jax.vmap(one, in_axes=(None, 0, 0, 0))(leaves, batches, record_ids, epochs)
+        return tuple(jax.tree.map(lambda a: a[k], out) for k in range(batches_per_step))
+
+    return jax.jit(chunk)
 
 
 def run_stages(stages: Sequence[Node], batch: Batch, record_ids: jax.Array, epoch: jax.Array) -> Batch:
@@ -133,116 +191,3 @@ def check_stage_output(name: str, batch: Any, size: int) -> None:
                 f"stage {name} changed the batch dimension: fields {wrong} should have "
                 f"{size} rows; operators must keep one output record per input record"
             )
-
-
-class _End:
-    pass
-
-
-@dataclasses.dataclass
-class _Failure:
-    error: BaseException
-
-
-def _produce(items: Iterator[HostBatch], out: queue.Queue, stop: threading.Event) -> None:
-    """Thread body: fills ``out`` until the stream ends, ``stop`` is set, or it fails."""
-    try:
-        for item in items:
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.05)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
-                return
-        out.put(_End())
-    except BaseException as error:  # noqa: BLE001 - handed to the consumer, re-raised there
-        out.put(_Failure(error))
-
-
-def _shutdown(stop: threading.Event, pending: queue.Queue, thread: threading.Thread) -> None:
-    stop.set()
-    while thread.is_alive():
-        try:  # unblock a producer waiting on a full queue
-            pending.get_nowait()
-        except queue.Empty:
-            pass
-        thread.join(timeout=0.05)
-
-
-class BatchIterator:
-    """Yields the compiled step's output (dicts of ``jax.Array``) for each host batch.
-
-    ``on_consumed(epoch, batch_index)`` is called once a batch has been handed out, so the
-    owner's state counts batches *consumed*, never batches merely prefetched. ``times`` (shared
-    with ``items``) collects the stage counters :meth:`stage_times` reports; with
-    ``wait_for_step`` each step's result is waited for, so its time is counted too.
-    """
-
-    def __init__(
-        self,
-        items: Iterator[HostBatch],
-        step: Callable,
-        stage_state: Callable[[], Any],
-        on_consumed: Callable[[int, int], None],
-        prefetch: int,
-        times: StageTimes | None = None,
-        wait_for_step: bool = False,
-    ):
-        self._step, self._stage_state, self._on_consumed = step, stage_state, on_consumed
-        self._times, self._wait_for_step = times or StageTimes(), wait_for_step
-        self._closed = False
-        if prefetch > 0:
-            self._queue: queue.Queue | None = queue.Queue(maxsize=prefetch)
-            stop = threading.Event()
-            thread = threading.Thread(
-                target=_produce, args=(items, self._queue, stop), name="datarax-prefetch", daemon=True
-            )
-            thread.start()
-            self._finalizer = weakref.finalize(self, _shutdown, stop, self._queue, thread)
-        else:
-            self._queue, self._items = None, items
-            self._finalizer = weakref.finalize(self, items.close)
-
-    def __iter__(self) -> "BatchIterator":
-        return self
-
-    def _next_item(self) -> HostBatch:
-        if self._queue is None:
-            return next(self._items)
-        item = self._queue.get()
-        if isinstance(item, _End):
-            raise StopIteration
-        if isinstance(item, _Failure):
-            raise item.error
-        return item
-
-    def __next__(self) -> Batch:
-        if self._closed:
-            raise StopIteration
-        try:
-            asked = time.perf_counter()
-            item = self._next_item()
-            got = time.perf_counter()
-            out = self._step(self._stage_state(), *item.arrays)
-            if self._wait_for_step:
-                jax.block_until_ready(out)
-                self._times.add("step", time.perf_counter() - got)
-        except BaseException:
-            self.close()
-            raise
-        if self._queue is not None:
-            self._times.add("queue_wait", got - asked)
-        self._on_consumed(item.epoch, item.batch_index)
-        return out
-
-    def stage_times(self) -> dict[str, float]:
-        """Seconds and batches per stage so far (``gather_s``, ``gather_batches``, …; see
-        :class:`~datarax.dag.monitor.StageTimes`)."""
-        return self._times.report()
-
-    def close(self) -> None:
-        """Stops the background thread; later ``next()`` calls raise ``StopIteration``."""
-        self._closed = True
-        self._finalizer()

@@ -7,7 +7,7 @@ loops over records in Python.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
@@ -15,7 +15,14 @@ from datarax.core.module import HostBox, StructuralModule
 
 
 class DataSourceModule(StructuralModule):
-    """A random-access source of records with named fields of fixed per-record shape."""
+    """A random-access source of records with named fields of fixed per-record shape.
+
+    ``batch_dependent`` marks a source whose gathered rows depend on the other ids of the
+    call (e.g. padding to the batch's longest record): pipelines then gather it one batch at
+    a time instead of a chunk of batches per call.
+    """
+
+    batch_dependent: ClassVar[bool] = False
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -27,6 +34,11 @@ class DataSourceModule(StructuralModule):
         its sub-sources onward); most sources ignore it.
         """
         raise NotImplementedError
+
+    def record_nbytes(self) -> int:
+        """Bytes of one gathered record (sizes the pipeline's chunks); reads record 0 unless a
+        source knows it without reading."""
+        return sum(np.asarray(v).nbytes for v in self.gather(np.zeros(1, np.int64)).values())
 
 
 def check_columns(columns: Mapping[str, Any], owner: str) -> dict[str, np.ndarray]:
@@ -44,7 +56,9 @@ def check_columns(columns: Mapping[str, Any], owner: str) -> dict[str, np.ndarra
                 "ragged or object values); "
                 "store fixed-shape numbers, e.g. tokens padded to a length plus a length field"
             )
-        arrays[name] = array
+        # A plain ndarray view of a memmap: same pages, without np.memmap's Python-level
+        # __getitem__/__array_finalize__ on every gather.
+        arrays[name] = array.view(np.ndarray) if type(array) is not np.ndarray else array
     lengths = {name: (a.shape[0] if a.ndim else None) for name, a in arrays.items()}
     if None in lengths.values() or len(set(lengths.values())) != 1:
         raise ValueError(f"{owner}: all fields need the same leading length; got {lengths}")
@@ -63,9 +77,12 @@ class ColumnSource(DataSourceModule):
     def __len__(self) -> int:
         return self._length
 
+    def record_nbytes(self) -> int:
+        return sum(a[:1].nbytes for a in self._columns.arrays.values())
+
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         return self._columns.arrays
 
     def gather(self, record_ids: np.ndarray, *, epoch: int = 0) -> dict[str, np.ndarray]:
-        return {name: array[record_ids] for name, array in self._columns.arrays.items()}
+        return {name: np.take(array, record_ids, axis=0) for name, array in self._columns.arrays.items()}

@@ -42,23 +42,57 @@ class CountingSource(MemorySource):
         return super().gather(record_ids, epoch=epoch)
 
 
-def test_batches_are_jax_arrays_and_prefetching_changes_nothing():
-    def run(prefetch):
-        pipeline = Pipeline(_source(), [], batch_size=8, shuffle=True, seed=2, num_epochs=2, prefetch=prefetch)
-        return list(pipeline)
+RUN_MODES = [
+    dict(prefetch=0), dict(prefetch=2), dict(prefetch=2, prefetch_thread=True),
+    dict(batches_per_step=3), dict(batches_per_step=3, prefetch_thread=True), dict(batches_per_step=8),
+]
 
-    threaded, inline = run(2), run(0)
-    assert len(threaded) == len(inline) == 10
-    assert all(isinstance(v, jax.Array) for b in threaded for v in b.values())
-    for a, b in zip(threaded, inline):
+
+class Jitter(OperatorModule):
+    """A stochastic batch-level stage: adds one draw per record, keyed by (record id, epoch)."""
+
+    def apply_batch(self, batch, record_ids, epoch):
+        keys = jax.vmap(lambda r: jax.random.fold_in(jax.random.fold_in(jax.random.key(7), r), epoch))(record_ids)
+        return {**batch, "x": batch["x"] + jax.vmap(jax.random.uniform)(keys)}
+
+
+@pytest.mark.parametrize("mode", RUN_MODES, ids=lambda m: ",".join(f"{k}={v}" for k, v in m.items()))
+def test_how_batches_are_produced_changes_nothing(mode):
+    """Inline or threaded, one batch per step or chunks that cross epochs and pad the tail:
+    the same batches, as jax arrays. 5 batches per epoch x 2 epochs; chunks of 3 cross the
+    epoch boundary and the last chunk (1 batch) is padded."""
+
+    def run(**options):
+        return list(Pipeline(_source(), [Jitter(OperatorConfig())], batch_size=8, shuffle=True, seed=2,
+                             num_epochs=2, **options))
+
+    reference, other = run(prefetch=0, batches_per_step=1), run(**mode)
+    assert len(other) == len(reference) == 10
+    assert all(isinstance(v, jax.Array) for b in other for v in b.values())
+    for a, b in zip(reference, other):
         np.testing.assert_array_equal(a["id"], b["id"])
+        np.testing.assert_array_equal(a["x"], b["x"])
+    epochs = [np.sort(np.asarray(b["id"])) for b in other]
+    assert sorted(np.concatenate(epochs[:5])) == sorted(np.concatenate(epochs[5:])) == list(range(40))
 
 
-def test_the_host_side_runs_ahead_of_the_consumer():
+def test_chunks_are_sized_by_bytes_and_stay_single_for_trainable_stages():
+    small = Pipeline(_source(), [], batch_size=4)
+    assert small._batches_per_step(live=False) == 8  # 8-byte records: the cap
+    big = Pipeline(MemorySource(data={"image": np.zeros((8, 256, 256, 3), np.uint8)}), [], batch_size=4)
+    assert big._batches_per_step(live=False) is None  # 786 KiB batches: one per step
+    assert small._batches_per_step(live=True) is None
+    with pytest.raises(ValueError, match="batches_per_step"):
+        Pipeline(_source(), [], batch_size=4, batches_per_step=0)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_the_host_side_runs_ahead_of_the_consumer(threaded):
     source = CountingSource()
-    iterator = iter(Pipeline(source, [], batch_size=4, prefetch=2))
+    iterator = iter(Pipeline(source, [], batch_size=4, prefetch=2, batches_per_step=1, prefetch_thread=threaded))
     next(iterator)
-    # One batch consumed; the thread fills the queue (2) and holds one more, ready to put.
+    # One batch consumed: inline, two more are dispatched before next() returns; the thread
+    # fills its queue (2) and holds one more, ready to put.
     assert _wait_until(lambda: source.calls[0] >= 3)
     iterator.close()
 
@@ -78,8 +112,11 @@ def test_a_second_iterator_reuses_the_compiled_step():
     assert len(traces) == 1
 
 
-def test_a_worker_error_is_raised_in_the_consumer_and_ends_the_iterator():
-    iterator = iter(Pipeline(CountingSource(fail_at=3), [], batch_size=4))
+@pytest.mark.parametrize("threaded", [False, True])
+def test_a_producer_error_is_raised_in_the_consumer_and_ends_the_iterator(threaded):
+    # Prefetching 2 ahead, gather 3 fails before batch 1 is handed out; batches 1 and 2 still come.
+    iterator = iter(Pipeline(CountingSource(fail_at=3), [], batch_size=4, batches_per_step=1, prefetch=2,
+                             prefetch_thread=threaded))
     next(iterator), next(iterator)
     with pytest.raises(OSError, match="disk vanished at gather 3"):
         next(iterator)
@@ -89,7 +126,7 @@ def test_a_worker_error_is_raised_in_the_consumer_and_ends_the_iterator():
 
 
 def test_close_and_garbage_collection_stop_the_thread():
-    pipeline = Pipeline(_source(), [], batch_size=4)  # endless
+    pipeline = Pipeline(_source(), [], batch_size=4, prefetch_thread=True)  # endless
     iterator = iter(pipeline)
     next(iterator)
     iterator.close()

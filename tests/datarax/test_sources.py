@@ -56,7 +56,7 @@ def test_npy_source_memory_maps_a_folder_or_a_dict(tmp_path):
     for name, array in cols.items():
         np.save(tmp_path / f"{name}.npy", array)
     folder = NpySource(NpySourceConfig(path=tmp_path))
-    assert all(isinstance(a, np.memmap) for a in folder.arrays.values())
+    assert all(isinstance(a.base, np.memmap) for a in folder.arrays.values())  # file pages, not a copy
     _assert_same(folder.gather(IDS), {k: v[IDS] for k, v in cols.items()})
     chosen = NpySource(NpySourceConfig(path={"label": tmp_path / "label.npy"}))
     _assert_same(chosen.gather(IDS), {"label": cols["label"][IDS]})
