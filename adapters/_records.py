@@ -18,7 +18,8 @@ from scenarios import Scenario, Variant
 
 _DONE = "COMPLETE"
 # Scenario capabilities every peer adapter handles: per-record randomness, exact row checks
-# (fields pass through untouched), outcome probes (fresh iterators), the .npy source backend.
+# (fields pass through untouched), outcome probes (fresh iterators), source backends (each peer
+# declares which it reads).
 HANDLED_CAPABILITIES = frozenset({"stochastic_per_element", "exact_reference", "outcomes", "source_backends"})
 
 
@@ -26,17 +27,20 @@ class NpyRecords:
     """Random access to a job's records; pickles as file paths, so workers map the files again.
 
     ``records[i]`` is one record (a dict of arrays); ``records.gather(ids)`` one batch, read with
-    one vectorized gather per field.
+    one vectorized gather per field. ``in_memory`` loads the files whole into RAM instead of
+    memory-mapping them (IO-1's ``memory`` backend).
     """
 
-    def __init__(self, paths: Mapping[str, str]):
+    def __init__(self, paths: Mapping[str, str], in_memory: bool = False):
         self._paths = dict(paths)
+        self._in_memory = in_memory
         self._arrays: dict[str, np.ndarray] | None = None
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            self._arrays = {k: np.load(p, mmap_mode="r") for k, p in self._paths.items()}
+            mode = None if self._in_memory else "r"
+            self._arrays = {k: np.load(p, mmap_mode=mode) for k, p in self._paths.items()}
         return self._arrays
 
     def __len__(self) -> int:
@@ -49,24 +53,45 @@ class NpyRecords:
         return {k: a[ids] for k, a in self.arrays.items()}
 
     def __getstate__(self):
-        return {"_paths": self._paths, "_arrays": None}
+        return {**self.__dict__, "_arrays": None}
 
 
-def unsupported(scenario: Scenario, variant: Variant, known: Collection[str], what: str) -> str | None:
+def as_is(batch):
+    """A ``collate_fn`` for datasets that build whole batches themselves."""
+    return batch
+
+
+def unsupported(
+    scenario: Scenario,
+    variant: Variant,
+    known: Collection[str],
+    what: str,
+    backends: Collection[str] = ("npy",),
+    backend_reasons: Mapping[str, str] | None = None,
+) -> str | None:
     """Why a peer cannot do ``variant``'s work (a transform it lacks, a source it does not read).
 
-    Peers map records one to one (no mixing of several sources, no variable-length records)
-    and read the scenario's memory-mapped ``.npy`` files; other source backends (IO-1's RAM,
-    ArrayRecord, Parquet variants) are not wired to them.
+    Peers map records one to one (no mixing of several sources, no variable-length records);
+    ``backends`` are the IO-1 source backends the peer reads, ``backend_reasons`` why it does
+    not read some of the others.
     """
     lacking = sorted(scenario.capabilities - HANDLED_CAPABILITIES)
     if lacking:
         return f"needs {lacking}, which this loader's adapter does not implement"
     backend = dict(variant.params).get("backend", "npy")
-    if backend != "npy":
-        return f"reads the scenario's memory-mapped .npy files; no {backend!r} source wired for this loader"
+    if backend not in backends:
+        why = (backend_reasons or {}).get(backend)
+        return why or f"no {backend!r} source wired for this loader (reads: {', '.join(sorted(backends))})"
     missing = list(dict.fromkeys(t.name for t in scenario.transforms(variant) if t.name not in known))
     return f"no {what} for {missing}" if missing else None
+
+
+def own_format_only(fmt: str) -> dict[str, str]:
+    """``backend_reasons`` of a loader that reads only its own format, converted from the .npy files."""
+    return {
+        backend: f"reads only its own {fmt}, converted once from the .npy files; a {backend} source is not its input"
+        for backend in ("memory", "array_record", "parquet")
+    }
 
 
 def epoch_order(num_records: int, seed: int, epoch: int, shuffle: bool = True) -> np.ndarray:
@@ -98,6 +123,15 @@ class EpochBatches:
         order = epoch_order(self.num_records, self.seed, self.epoch, self.shuffle)
         for i in range(len(self)):
             yield self.epoch, order[i * self.batch_size : (i + 1) * self.batch_size]
+
+
+def id_batches(job) -> Iterator[tuple[int, np.ndarray]]:
+    """Endless ``(epoch, ids)`` batches of ``job``, epoch after epoch, in its seeded order."""
+    variant = job.variant
+    sampler = EpochBatches(variant.num_records, variant.batch_size, job.seed, job.shuffle)
+    while True:
+        yield from sampler
+        sampler.set_epoch(sampler.epoch + 1)
 
 
 def converted(data: Mapping[str, str], peer: str, write: Callable[[Path], None]) -> Path:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, ClassVar, Iterator, Mapping
+import importlib.metadata
+import importlib.util
+from typing import Any, Callable, ClassVar, Collection, Iterator, Mapping
 
 import numpy as np
 
@@ -34,6 +36,16 @@ class Job:
     def variant(self) -> Variant:
         return self.scenario.variant(self.variant_name)
 
+    @property
+    def backend(self) -> str:
+        """Where the records are read from (IO-1's ``backend`` parameter); ``npy`` by default."""
+        return dict(self.variant.params).get("backend", "npy")
+
+    @property
+    def key(self) -> tuple:
+        """Hashable identity of the job, for caches of built loaders."""
+        return (self.scenario_id, self.variant_name, tuple(sorted(self.data.items())), self.seed, self.cpu_budget, self.shuffle)
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The input fields, memory-mapped read-only (pages load as batches touch them)."""
         return {name: np.load(path, mmap_mode="r") for name, path in self.data.items()}
@@ -61,9 +73,68 @@ class Adapter(abc.ABC):
         """None when the loader does the scenario's full work, else why it cannot."""
         return None
 
+    def prepare(self, job: Job) -> None:
+        """One-off set-up outside the timed region: format conversion (tar shards, chunks,
+        Arrow, ArrayRecord or Parquet files), cached on disk per scenario variant.
+
+        The harness calls it before the time-to-first-batch clock starts and records its wall
+        time as ``setup_s``; ``open`` must still work without it. Starting worker pools is not
+        preparation: that belongs to the time to first batch.
+        """
+
     @abc.abstractmethod
     def open(self, job: Job) -> Iterator[Mapping[str, Any]]:
         """A fresh iterator of batches for ``job``."""
 
     def close(self) -> None:
         """Releases what ``open`` cached (worker pools, compiled functions, files)."""
+
+
+class LibraryAdapter(Adapter):
+    """A peer backed by one installed library: version, availability, supports and a loader
+    cache follow from class attributes.
+
+    ``available()`` checks that the modules are installed without importing them (listing
+    adapters stays fast); a library that is installed but fails to import fails its cells
+    with the import error.
+    """
+
+    library: ClassVar[str]  # the module the loader is imported as
+    distribution: ClassVar[str | None] = None  # its PyPI name, when it differs
+    requires: ClassVar[tuple[str, ...]] = ()  # further modules it needs
+    ops: ClassVar[Collection[str]] = frozenset()  # transforms it implements
+    ops_kind: ClassVar[str] = "NumPy element op"  # what those are, for the reason
+    # Source backends it reads (IO-1), and why it does not read the others.
+    backends: ClassVar[Collection[str]] = frozenset({"npy", "memory"})
+    backend_reasons: ClassVar[Mapping[str, str]] = {}
+
+    def version(self) -> str:
+        try:
+            return importlib.metadata.version(self.distribution or self.library)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    def available(self) -> str | None:
+        for module in (self.library, *self.requires):
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):  # a dotted name whose parent is missing
+                found = False
+            if not found:
+                return f"{module} is not installed (no module {module!r} on the path)"
+        return None
+
+    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
+        from adapters._records import unsupported
+
+        return unsupported(scenario, variant, self.ops, self.ops_kind, self.backends, self.backend_reasons)
+
+    def cached(self, job: Job, build: Callable[[], Any]) -> Any:
+        """``build()``'s result for this job, built once per adapter (dropped by ``close``)."""
+        cache = self.__dict__.setdefault("_cache", {})
+        if job.key not in cache:
+            cache[job.key] = build()
+        return cache[job.key]
+
+    def close(self) -> None:
+        self.__dict__.pop("_cache", None)

@@ -5,34 +5,28 @@ antialiasing, float output), flip + normalize fused in ``crop_mirror_normalize``
 flag a per-sample ``coin_flip``), ``normalize`` with per-column mean/stddev, and slicing for
 token shifts. ``device_id=None`` runs DALI without a GPU (the only CPU-only mode DALI 2.x
 accepts); on a GPU machine the same graph would move to ``device="gpu"``. The pipeline is
-built per iterator, so a fresh iterator restarts the same seeded stream.
+built per iterator, so a fresh iterator restarts the same seeded stream. The external source
+reads IO-1's memory-mapped, in-RAM or ArrayRecord records (one batched read per batch).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import Any, Iterator
 
 import numpy as np
 
-from adapters._records import NpyRecords, epoch_order, unsupported
-from adapters.base import Adapter, Job
-from scenarios import Scenario, Variant
+from adapters import _formats
+from adapters._records import NpyRecords, id_batches
+from adapters.base import Job, LibraryAdapter
 
 SUPPORTED = frozenset({"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize"})
 
 
 def _batches(records: NpyRecords, fields: list[str], job: Job):
     """Endless ``(field batches...)`` tuples, epoch after epoch, in the job's seeded order."""
-    variant = job.variant
-    n, batch_size = variant.num_records, variant.batch_size
-    epoch = 0
-    while True:
-        order = epoch_order(n, job.seed, epoch, job.shuffle)
-        for i in range(n // batch_size):
-            batch = records.gather(order[i * batch_size : (i + 1) * batch_size])
-            yield tuple(batch[f] for f in fields)
-        epoch += 1
+    for _, ids in id_batches(job):
+        batch = records.gather(ids)
+        yield tuple(batch[f] for f in fields)
 
 
 def _graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
@@ -69,21 +63,15 @@ def _graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
     return nodes
 
 
-class DaliAdapter(Adapter):
+class DaliAdapter(LibraryAdapter):
     name = "dali"
+    library, distribution = "nvidia.dali", "nvidia-dali-cuda120"
+    ops, ops_kind = SUPPORTED, "DALI operator"
+    backends = frozenset({"npy", "memory", "array_record"})
+    backend_reasons = {"parquet": "DALI has no Parquet reader"}
 
-    def version(self) -> str:
-        return importlib.metadata.version("nvidia-dali-cuda120")
-
-    def available(self) -> str | None:
-        try:
-            import nvidia.dali  # noqa: F401
-        except ImportError as e:
-            return f"nvidia.dali is not importable: {e}"
-        return None
-
-    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        return unsupported(scenario, variant, SUPPORTED, "DALI operator")
+    def prepare(self, job: Job) -> None:
+        _formats.prepare_backend(job)
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         from nvidia.dali import fn, pipeline, types
@@ -96,7 +84,7 @@ class DaliAdapter(Adapter):
         )
         with pipe:
             inputs = fn.external_source(
-                source=_batches(NpyRecords(job.data), fields, job), num_outputs=len(fields), batch=True, layout=layouts
+                source=_batches(_formats.records(job), fields, job), num_outputs=len(fields), batch=True, layout=layouts
             )
             outputs = _graph(fn, types, job, dict(zip(fields, inputs)))
             names = list(outputs)

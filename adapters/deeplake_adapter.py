@@ -11,7 +11,6 @@ persistent workers, each opening the dataset itself; cheap vectorized work stays
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import sys
 from pathlib import Path
@@ -20,9 +19,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import EpochBatches, converted, unsupported
-from adapters.base import Adapter, Job
-from scenarios import Scenario, Variant
+from adapters._records import EpochBatches, as_is, converted, own_format_only
+from adapters.base import Job, LibraryAdapter
 
 ID = "__record_id__"
 APPEND_ROWS = 8192  # rows per append while converting
@@ -59,18 +57,12 @@ class Columns:
         return {**self.__dict__, "_opened": None}
 
 
-def _as_is(batch):
-    return batch
-
-
-class DeepLakeAdapter(Adapter):
-    name = "deeplake"
-
-    def __init__(self):
-        self._loaders: dict[tuple, Any] = {}
-
-    def version(self) -> str:
-        return importlib.metadata.version("deeplake")
+class DeepLakeAdapter(LibraryAdapter):
+    name = library = "deeplake"
+    requires = ("torch",)
+    ops = OPS
+    backends = frozenset({"npy"})
+    backend_reasons = own_format_only("Deep Lake dataset")
 
     def available(self) -> str | None:
         if "tensorflow" in sys.modules and "deeplake" not in sys.modules:
@@ -78,17 +70,12 @@ class DeepLakeAdapter(Adapter):
             # (SIGABRT), the other order works. Cells run alone, so this only guards a
             # process that already holds TensorFlow.
             return "deeplake aborts the process when imported after TensorFlow; run it in its own process"
-        try:
-            import deeplake  # noqa: F401
-            import torch  # noqa: F401
-        except ImportError as e:
-            return f"deeplake (with torch) is not importable: {e}"
-        return None
+        return super().available()
 
-    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        return unsupported(scenario, variant, OPS, "NumPy element op")
+    def prepare(self, job: Job) -> None:
+        self._url(job)
 
-    def prepare(self, job: Job) -> str:
+    def _url(self, job: Job) -> str:
         """Writes the Deep Lake dataset once per scenario variant; returns its URL."""
         import deeplake
 
@@ -110,31 +97,25 @@ class DeepLakeAdapter(Adapter):
     def _loader(self, job: Job):
         import torch
 
-        key = (job.scenario_id, job.variant_name, tuple(sorted(job.data.items())), job.seed, job.shuffle, job.cpu_budget)
-        if key not in self._loaders:
-            variant = job.variant
-            transform = RecordTransform(job.scenario.transforms(variant), job.seed)
-            fields = [f.name for f in job.scenario.input_fields(variant)]
-            workers = job.cpu_budget if transform.stochastic else 0
-            self._loaders[key] = torch.utils.data.DataLoader(
-                Columns(self.prepare(job), fields, transform, variant.num_records),
-                batch_sampler=EpochBatches(variant.num_records, variant.batch_size, job.seed, job.shuffle),
-                collate_fn=_as_is,
-                num_workers=workers,
-                persistent_workers=workers > 0,
-                # Deep Lake runs native threads once a dataset is open (here: written by prepare);
-                # forking after that can deadlock a worker, so workers start from a clean server.
-                multiprocessing_context="forkserver" if workers else None,
-            )
-        return self._loaders[key]
+        variant = job.variant
+        transform = RecordTransform(job.scenario.transforms(variant), job.seed)
+        fields = [f.name for f in job.scenario.input_fields(variant)]
+        workers = job.cpu_budget if transform.stochastic else 0
+        return torch.utils.data.DataLoader(
+            Columns(self._url(job), fields, transform, variant.num_records),
+            batch_sampler=EpochBatches(variant.num_records, variant.batch_size, job.seed, job.shuffle),
+            collate_fn=as_is,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            # Deep Lake runs native threads once a dataset is open (here: written by prepare);
+            # forking after that can deadlock a worker, so workers start from a clean server.
+            multiprocessing_context="forkserver" if workers else None,
+        )
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
-        loader = self._loader(job)
+        loader = self.cached(job, lambda: self._loader(job))
         epoch = 0
         while True:
             loader.batch_sampler.set_epoch(epoch)
             yield from loader
             epoch += 1
-
-    def close(self) -> None:
-        self._loaders.clear()

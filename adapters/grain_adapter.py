@@ -6,18 +6,18 @@ the transforms then run with per-record random parameters keyed by (seed, epoch,
 Reads are in-line (``num_threads=0``, what Grain's docs recommend for data already in memory).
 Record-by-record (stochastic) work runs in ``job.cpu_budget`` worker processes
 (``mp_prefetch``); cheap vectorized work (deterministic transforms) stays in-process, where
-Grain is faster than paying for worker start and shared-memory transfer.
+Grain is faster than paying for worker start and shared-memory transfer. IO-1's ArrayRecord
+backend reads through ``grain.sources.ArrayRecordDataSource`` (one batched ``__getitems__``).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import Any, Iterator
 
+from adapters import _formats
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import NpyRecords, unsupported
-from adapters.base import Adapter, Job
-from scenarios import Scenario, Variant
+from adapters._records import NpyRecords
+from adapters.base import Job, LibraryAdapter
 
 
 class _GatherAndTransform:
@@ -38,21 +38,17 @@ def _closing(iterator) -> Iterator[dict[str, Any]]:
         iterator.close()  # stops the worker processes
 
 
-class GrainAdapter(Adapter):
-    name = "grain"
+class GrainAdapter(LibraryAdapter):
+    name = library = "grain"
+    ops = OPS
+    backends = frozenset({"npy", "memory", "array_record"})
+    backend_reasons = {
+        "parquet": "Grain reads Parquet only as a stream (grain.experimental.ParquetIterDataset): "
+        "no random access by record id, so no global shuffle like its other sources",
+    }
 
-    def version(self) -> str:
-        return importlib.metadata.version("grain")
-
-    def available(self) -> str | None:
-        try:
-            import grain  # noqa: F401
-        except ImportError as e:
-            return f"grain is not importable: {e}"
-        return None
-
-    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        return unsupported(scenario, variant, OPS, "NumPy element op")
+    def prepare(self, job: Job) -> None:
+        _formats.prepare_backend(job)
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         import grain
@@ -60,7 +56,7 @@ class GrainAdapter(Adapter):
 
         flags.FLAGS.mark_as_parsed()  # Grain's workers read absl flags; we are not an absl app
         variant = job.variant
-        records = NpyRecords(job.data)
+        records = _formats.records(job, grain.sources.ArrayRecordDataSource)
         transform = RecordTransform(job.scenario.transforms(variant), job.seed)
         ids = grain.MapDataset.range(variant.num_records)
         if job.shuffle:

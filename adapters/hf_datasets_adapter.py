@@ -9,76 +9,88 @@ transform that yields NumPy (``set_transform`` hands the function Python lists, 
 materializes a new Arrow file once, which would freeze the random crops), so the transforms
 run on each batch as it arrives, with per-record random parameters keyed by (seed, epoch,
 record id). HF Datasets iterates in-process: the CPU budget bounds it but is not spread.
+IO-1's ``memory`` backend loads the Arrow dataset into RAM (``keep_in_memory``); its Parquet
+file is read by ``Dataset.from_parquet`` into the same Arrow layout.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+from adapters import _formats
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import converted, unsupported
-from adapters.base import Adapter, Job
+from adapters._records import converted
+from adapters.base import Job, LibraryAdapter
 from scenarios import Scenario, Variant
 
 ID = "__record_id__"
 
 
-def _features(datasets, arrays: dict[str, np.ndarray]):
-    spec = {ID: datasets.Value("int64")}
-    for name, array in arrays.items():
-        shape, dtype = array.shape[1:], str(array.dtype)
-        if len(shape) == 0:
-            spec[name] = datasets.Value(dtype)
-        elif len(shape) == 1:
-            spec[name] = datasets.List(datasets.Value(dtype), length=shape[0])
-        else:
-            array_type = {2: datasets.Array2D, 3: datasets.Array3D, 4: datasets.Array4D}[len(shape)]
-            spec[name] = array_type(shape=shape, dtype=dtype)
-    return datasets.Features(spec)
+def _dataset(datasets, arrays: dict[str, np.ndarray]):
+    """An in-memory ``Dataset`` of ``arrays``: scalar and 1-D fields go straight to Arrow
+    columns (fixed-size lists; ``from_dict`` converts those row by row, minutes for IO-1);
+    fields of rank 2-4 become fixed-shape ``Array2D``..``Array4D`` features via ``from_dict``."""
+    import pyarrow as pa
+
+    flat = {name: _formats.arrow_column(np.asarray(a)) for name, a in arrays.items() if a.ndim <= 2}
+    shaped = {name: a for name, a in arrays.items() if a.ndim > 2}
+    parts = [datasets.Dataset(datasets.table.InMemoryTable(pa.table(flat)))] if flat else []
+    if shaped:
+        features = {
+            name: {3: datasets.Array2D, 4: datasets.Array3D, 5: datasets.Array4D}[a.ndim](shape=a.shape[1:], dtype=str(a.dtype))
+            for name, a in shaped.items()
+        }
+        parts.append(datasets.Dataset.from_dict(shaped, features=datasets.Features(features)))
+    dataset = datasets.concatenate_datasets(parts, axis=1) if len(parts) > 1 else parts[0]
+    return dataset.select_columns(list(arrays))  # the stored field order
 
 
-class HfDatasetsAdapter(Adapter):
+class HfDatasetsAdapter(LibraryAdapter):
     name = "hf_datasets"
-
-    def version(self) -> str:
-        return importlib.metadata.version("datasets")
-
-    def available(self) -> str | None:
-        try:
-            import datasets  # noqa: F401
-        except ImportError as e:
-            return f"datasets is not importable: {e}"
-        return None
+    library, distribution = "datasets", "datasets"
+    ops = OPS
+    backends = frozenset({"npy", "memory", "parquet"})
+    backend_reasons = {"array_record": "Hugging Face Datasets has no ArrayRecord reader"}
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
         dims = [len(f.shape) for f in scenario.input_fields(variant)]
         if max(dims) > 4:
             return f"fields of rank {max(dims)} have no fixed-shape Arrow feature (Array2D..Array4D)"
-        return unsupported(scenario, variant, OPS, "NumPy element op")
+        return super().supports(scenario, variant)
 
-    def prepare(self, job: Job) -> Path:
-        """Writes the Arrow dataset once per scenario variant; returns its folder."""
+    def prepare(self, job: Job) -> None:
+        self._arrow(job)
+
+    def _arrow(self, job: Job) -> Path:
+        """Writes the Arrow dataset once per scenario variant (from the .npy or the Parquet file)."""
         import datasets
 
         datasets.disable_progress_bars()
+        ids = np.arange(job.variant.num_records)
+        if job.backend == "parquet":
+            parquet = _formats.parquet_file(job)
+
+            def write(folder: Path) -> None:
+                table = datasets.Dataset.from_parquet(str(parquet), keep_in_memory=True, cache_dir=str(folder / "cache"))
+                table.add_column(ID, ids).save_to_disk(str(folder / "arrow"))
+
+            return converted(job.data, "hf_datasets-parquet", write) / "arrow"
 
         def write(folder: Path) -> None:
             arrays = job.arrays()
-            columns = {ID: np.arange(job.variant.num_records), **arrays}
-            table = datasets.Dataset.from_dict(columns, features=_features(datasets, arrays))
-            table.save_to_disk(str(folder / "arrow"))
+            _dataset(datasets, {ID: ids, **arrays}).save_to_disk(str(folder / "arrow"))
 
         return converted(job.data, "hf_datasets", write) / "arrow"
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         import datasets
 
-        folder = self.prepare(job)
-        dataset = datasets.load_from_disk(str(folder)).with_format("numpy", dtype=None)
+        folder = self._arrow(job)
+        in_memory = job.backend == "memory"
+        dataset = datasets.load_from_disk(str(folder), keep_in_memory=in_memory).with_format("numpy", dtype=None)
         transform = RecordTransform(job.scenario.transforms(job.variant), job.seed)
         epoch = 0
         while True:

@@ -4,21 +4,21 @@ The JAX backend shuffles with ``jax.random.permutation`` each epoch (seeded thro
 ``Generator``) and slices the arrays by index; it has no transform hook and no workers (it
 ignores ``num_workers``), so the scenario's transforms run on each batch it yields, with
 per-record random parameters keyed by (seed, epoch, record id) — the record ids travel through
-the loader as one more array.
+the loader as one more array. IO-1: the arrays are memory-mapped or loaded into RAM.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from typing import Any, Iterator
 
 import numpy as np
 
+from adapters import _formats
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import unsupported
-from adapters.base import Adapter, Job
-from scenarios import Scenario, Variant
+from adapters.base import Job, LibraryAdapter
+
+_ARRAYS_ONLY = "jax-dataloader's ArrayDataset takes arrays only; it has no {} reader"
 
 
 def _jdl():
@@ -28,27 +28,17 @@ def _jdl():
     return jax_dataloader
 
 
-class JaxDataloaderAdapter(Adapter):
-    name = "jax_dataloader"
-
-    def version(self) -> str:
-        return importlib.metadata.version("jax-dataloader")
-
-    def available(self) -> str | None:
-        try:
-            _jdl()
-        except ImportError as e:
-            return f"jax_dataloader is not importable: {e}"
-        return None
-
-    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        return unsupported(scenario, variant, OPS, "NumPy element op")
+class JaxDataloaderAdapter(LibraryAdapter):
+    name = library = "jax_dataloader"
+    distribution = "jax-dataloader"
+    ops = OPS
+    backend_reasons = {"array_record": _ARRAYS_ONLY.format("ArrayRecord"), "parquet": _ARRAYS_ONLY.format("Parquet")}
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         jdl = _jdl()
         variant = job.variant
         transform = RecordTransform(job.scenario.transforms(variant), job.seed)
-        arrays = job.arrays()
+        arrays = _formats.arrays(job)
         fields = list(arrays)
         dataset = jdl.ArrayDataset(np.arange(variant.num_records), *arrays.values())
         loader = jdl.DataLoader(

@@ -10,7 +10,6 @@ being the dataset's own ``current_epoch``), seeded chunk + item shuffling, and a
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import multiprocessing
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,9 +17,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import NpyRecords, converted, unsupported
-from adapters.base import Adapter, Job
-from scenarios import Scenario, Variant
+from adapters._records import NpyRecords, converted, own_format_only
+from adapters.base import Job, LibraryAdapter
 
 ID = "__record_id__"
 CHUNKS = 32  # enough chunks for every worker to get several and for shuffling to mix them
@@ -64,23 +62,17 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class LitDataAdapter(Adapter):
-    name = "litdata"
+class LitDataAdapter(LibraryAdapter):
+    name = library = "litdata"
+    requires = ("torch",)
+    ops = OPS
+    backends = frozenset({"npy"})
+    backend_reasons = own_format_only("LitData chunks")
 
-    def version(self) -> str:
-        return importlib.metadata.version("litdata")
+    def prepare(self, job: Job) -> None:
+        self._chunks(job)
 
-    def available(self) -> str | None:
-        try:
-            import litdata  # noqa: F401
-        except ImportError as e:
-            return f"litdata is not importable: {e}"
-        return None
-
-    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        return unsupported(scenario, variant, OPS, "NumPy element op")
-
-    def prepare(self, job: Job) -> Path:
+    def _chunks(self, job: Job) -> Path:
         """Writes LitData chunks once per scenario variant; returns their folder."""
         import litdata
 
@@ -107,7 +99,7 @@ class LitDataAdapter(Adapter):
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         from litdata import StreamingDataLoader
 
-        folder = self.prepare(job)
+        folder = self._chunks(job)
         transform = RecordTransform(job.scenario.transforms(job.variant), job.seed)
         dataset = _dataset_class()(str(folder), transform, job.shuffle)
         loader = StreamingDataLoader(

@@ -3,12 +3,13 @@
 ``map_batches`` gathers a batch of records from the memory-mapped files and runs the transforms
 with per-record random parameters keyed by (seed, epoch, record id), in Ray tasks on a local
 cluster of ``job.cpu_budget`` CPUs; ``iter_batches`` re-batches to exactly the batch size with
-prefetching. One Ray Dataset per epoch, as a Ray training loop iterates.
+prefetching. One Ray Dataset per epoch, as a Ray training loop iterates. IO-1's memory-mapped,
+in-RAM and ArrayRecord records are gathered the same way; its Parquet file is read natively
+(``read_parquet``, a seeded ``random_shuffle`` per epoch).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import tempfile
@@ -16,10 +17,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from adapters import _formats
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import NpyRecords, epoch_order, unsupported
-from adapters.base import Adapter, Job
-from scenarios import Scenario, Variant
+from adapters._records import NpyRecords, epoch_order
+from adapters.base import Job, LibraryAdapter
 
 BLOCKS_PER_CPU = 4  # blocks per epoch per CPU: every CPU busy, task overhead amortized
 
@@ -35,24 +36,34 @@ class _GatherTransform:
         return self.transform.batch(self.records.gather(ids), ids, self.epoch)
 
 
-class RayAdapter(Adapter):
-    name = "ray"
+class _FromArrow:
+    """An Arrow batch of the Parquet file → NumPy fields of the stored shapes, then the transforms."""
+
+    def __init__(self, shapes: dict[str, list[int]], transform: RecordTransform, epoch: int):
+        self.shapes, self.transform, self.epoch = shapes, transform, epoch
+
+    def __call__(self, table) -> dict[str, np.ndarray]:
+        batch = _formats.arrow_to_numpy(table, self.shapes)
+        return self.transform.batch(batch, batch.get("index"), self.epoch)
+
+
+class RayAdapter(LibraryAdapter):
+    name = library = "ray"
+    requires = ("pyarrow", "pandas")  # ray[data]
+    ops = OPS
+    backends = frozenset({"npy", "memory", "array_record", "parquet"})
 
     def __init__(self):
         self._started = False
 
-    def version(self) -> str:
-        return importlib.metadata.version("ray")
+    def supports(self, scenario, variant) -> str | None:
+        reason = super().supports(scenario, variant)
+        if reason is None and dict(variant.params).get("backend") == "parquet" and scenario.transforms(variant):
+            return "the Parquet path carries no record ids for per-record random parameters"
+        return reason
 
-    def available(self) -> str | None:
-        try:
-            import ray.data  # noqa: F401
-        except ImportError as e:
-            return f"ray[data] is not importable: {e}"
-        return None
-
-    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        return unsupported(scenario, variant, OPS, "NumPy element op")
+    def prepare(self, job: Job) -> None:
+        _formats.prepare_backend(job)
 
     def _ray(self, cpus: int):
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token written to ~/.ray
@@ -74,8 +85,27 @@ class RayAdapter(Adapter):
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         ray = self._ray(job.cpu_budget)
+        if job.backend == "parquet":
+            return self._parquet(ray, job)
+        return self._gathered(ray, job, _formats.records(job))
+
+    def _parquet(self, ray, job: Job) -> Iterator[dict[str, Any]]:
+        path = _formats.parquet_file(job)
+        shapes = _formats.parquet_shapes(path)
+        transform = RecordTransform(job.scenario.transforms(job.variant), job.seed)
+        batch_size = job.variant.batch_size
+        stored = ray.data.read_parquet(str(path), override_num_blocks=BLOCKS_PER_CPU * job.cpu_budget)
+        epoch = 0
+        while True:
+            dataset = stored.random_shuffle(seed=job.seed * 1_000_003 + epoch) if job.shuffle else stored
+            dataset = dataset.map_batches(_FromArrow(shapes, transform, epoch), batch_format="pyarrow", batch_size=batch_size)
+            yield from dataset.iter_batches(
+                batch_size=batch_size, batch_format="numpy", drop_last=True, prefetch_batches=job.cpu_budget
+            )
+            epoch += 1
+
+    def _gathered(self, ray, job: Job, records: NpyRecords) -> Iterator[dict[str, Any]]:
         variant = job.variant
-        records = NpyRecords(job.data)
         transform = RecordTransform(job.scenario.transforms(variant), job.seed)
         n, batch_size = variant.num_records, variant.batch_size
         used = n // batch_size * batch_size

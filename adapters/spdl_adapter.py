@@ -4,34 +4,23 @@ The work stage runs with ``concurrency=job.cpu_budget`` and keeps the source ord
 thread-based, which pays off when stages release the GIL; record-by-record Python work
 (random crops) does not, so there the stage runs in a process pool of ``job.cpu_budget``
 workers (SPDL's documented ``executor=`` escape hatch); vectorized work stays on threads.
-Random parameters are keyed by (seed, epoch, record id).
+Random parameters are keyed by (seed, epoch, record id). The work stage reads IO-1's
+memory-mapped, in-RAM or ArrayRecord records.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import functools
-import importlib.metadata
 import multiprocessing
 from typing import Any, Iterator
 
 import numpy as np
 
+from adapters import _formats
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import NpyRecords, epoch_order, unsupported
-from adapters.base import Adapter, Job
-from scenarios import Scenario, Variant
-
-
-def _id_batches(job: Job) -> Iterator[tuple[int, np.ndarray]]:
-    variant = job.variant
-    n, batch_size = variant.num_records, variant.batch_size
-    epoch = 0
-    while True:
-        order = epoch_order(n, job.seed, epoch, job.shuffle)
-        for i in range(n // batch_size):
-            yield epoch, order[i * batch_size : (i + 1) * batch_size]
-        epoch += 1
+from adapters._records import NpyRecords, id_batches
+from adapters.base import Job, LibraryAdapter
 
 
 def _load(records: NpyRecords, transform: RecordTransform, item: tuple[int, np.ndarray]) -> dict[str, np.ndarray]:
@@ -39,24 +28,17 @@ def _load(records: NpyRecords, transform: RecordTransform, item: tuple[int, np.n
     return transform.batch(records.gather(ids), ids, epoch)
 
 
-class SpdlAdapter(Adapter):
-    name = "spdl"
+class SpdlAdapter(LibraryAdapter):
+    name = library = "spdl"
+    ops = OPS
+    backends = frozenset({"npy", "memory", "array_record"})
+    backend_reasons = {"parquet": "SPDL has no Parquet reader"}
 
     def __init__(self):
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
-    def version(self) -> str:
-        return importlib.metadata.version("spdl")
-
-    def available(self) -> str | None:
-        try:
-            import spdl.pipeline  # noqa: F401
-        except ImportError as e:
-            return f"spdl is not importable: {e}"
-        return None
-
-    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        return unsupported(scenario, variant, OPS, "NumPy element op")
+    def prepare(self, job: Job) -> None:
+        _formats.prepare_backend(job)
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         from spdl.pipeline import PipelineBuilder
@@ -73,9 +55,9 @@ class SpdlAdapter(Adapter):
             executor = self._pool
         pipeline = (
             PipelineBuilder()
-            .add_source(_id_batches(job))
+            .add_source(id_batches(job))
             .pipe(
-                functools.partial(_load, NpyRecords(job.data), transform),
+                functools.partial(_load, _formats.records(job), transform),
                 concurrency=job.cpu_budget,
                 executor=executor,
                 output_order="input",
@@ -94,6 +76,7 @@ class SpdlAdapter(Adapter):
             pipeline.stop()
 
     def close(self) -> None:
+        super().close()
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None

@@ -4,19 +4,19 @@ The tf.data performance guide's shape: random per-record work (crops, flips) run
 element in ``map(num_parallel_calls=AUTOTUNE)`` with stateless random ops keyed by (seed,
 epoch, record id); deterministic work is vectorized after ``batch`` (same values, one op per
 batch). ``autotune.cpu_budget`` and the private thread pool are set to the job's CPU budget.
-The data is copied into TF tensors once per adapter (what ``from_tensor_slices`` does too).
+The data is copied into TF tensors once per adapter (what ``from_tensor_slices`` does too),
+from the memory-mapped files or, for IO-1's ``memory`` backend, from arrays loaded into RAM.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import math
 import os
 from typing import Any, Iterator
 
-from adapters._records import unsupported
-from adapters.base import Adapter, Job
-from scenarios import Scenario, Transform, Variant
+from adapters import _formats
+from adapters.base import Job, LibraryAdapter
+from scenarios import Transform
 from scenarios.reference import STOCHASTIC
 
 SUPPORTED = frozenset({"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize"})
@@ -88,34 +88,27 @@ def _batch_op(tf, t: Transform):
     raise ValueError(f"{t.name} is not a deterministic transform")
 
 
-class TfDataAdapter(Adapter):
+class TfDataAdapter(LibraryAdapter):
     name = "tfdata"
-
-    def __init__(self):
-        self._tensors: tuple[tuple, dict] | None = None
+    library, distribution = "tensorflow", "tensorflow-cpu"
+    ops, ops_kind = SUPPORTED, "tf.data implementation"
+    backend_reasons = {
+        "array_record": "tf.data has no ArrayRecord reader here (array_record ships only a Python "
+        "random-access source; no TensorFlow op reads it)",
+        "parquet": "tf.data has no Parquet reader (that is tensorflow-io, not installed here)",
+    }
 
     def version(self) -> str:
-        return importlib.metadata.version("tensorflow-cpu")
+        from importlib.metadata import PackageNotFoundError, version
 
-    def available(self) -> str | None:
         try:
-            _tf()
-        except ImportError as e:
-            return f"tensorflow is not importable: {e}"
-        return None
-
-    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        return unsupported(scenario, variant, SUPPORTED, "tf.data implementation")
-
-    def _data(self, tf, job: Job) -> dict:
-        key = tuple(sorted(job.data.items()))
-        if self._tensors is None or self._tensors[0] != key:
-            self._tensors = (key, {k: tf.constant(a) for k, a in job.arrays().items()})
-        return self._tensors[1]
+            return version(self.distribution)
+        except PackageNotFoundError:  # the full build instead of the CPU one
+            return version("tensorflow")
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         tf = _tf()
-        data = self._data(tf, job)
+        data = self.cached(job, lambda: {k: tf.constant(a) for k, a in _formats.arrays(job).items()})
         variant = job.variant
         transforms = job.scenario.transforms(variant)
         random_steps = max((i + 1 for i, t in enumerate(transforms) if t.name in STOCHASTIC), default=0)
@@ -155,6 +148,3 @@ class TfDataAdapter(Adapter):
         options.threading.private_threadpool_size = job.cpu_budget
         ds = ds.with_options(options).prefetch(tf.data.AUTOTUNE)
         return ds.as_numpy_iterator()
-
-    def close(self) -> None:
-        self._tensors = None

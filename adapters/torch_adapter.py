@@ -7,18 +7,19 @@ Random parameters are keyed by (seed, epoch, record id): the batch sampler hands
 epoch, so the result does not depend on the worker count. Per-record work runs in
 ``job.cpu_budget`` persistent worker processes; cheap vectorized work (no random transform)
 runs in-process (``num_workers=0``), which the PyTorch docs' own guidance favours for
-in-memory data.
+in-memory data. IO-1's backends: the dataset reads memory-mapped files, arrays loaded into RAM,
+or the ArrayRecord file (array_record's random-access source, one batched read per batch).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import Any, Iterator
 
+from adapters import _formats
 from adapters._element_ops import crop_box, record_uniforms
-from adapters._records import EpochBatches, NpyRecords, unsupported
-from adapters.base import Adapter, Job
-from scenarios import Scenario, Transform, Variant
+from adapters._records import EpochBatches, NpyRecords, as_is
+from adapters.base import Job, LibraryAdapter
+from scenarios import Transform
 
 UNIFORMS = {"random_resized_crop": 22, "random_horizontal_flip": 1}
 SUPPORTED = frozenset({*UNIFORMS, "normalize", "shift_tokens", "standardize"})
@@ -72,55 +73,34 @@ class Records:
         return batch
 
 
-def _as_is(batch):
-    return batch
+class TorchAdapter(LibraryAdapter):
+    name = library = "torch"
+    ops, ops_kind = SUPPORTED, "torch implementation"
+    backends = frozenset({"npy", "memory", "array_record"})
+    backend_reasons = {"parquet": "PyTorch has no Parquet reader of its own"}
 
-
-class TorchAdapter(Adapter):
-    name = "torch"
-
-    def __init__(self):
-        self._loaders: dict[tuple, Any] = {}
-
-    def version(self) -> str:
-        return importlib.metadata.version("torch")
-
-    def available(self) -> str | None:
-        try:
-            import torch  # noqa: F401
-        except ImportError as e:
-            return f"torch is not importable: {e}"
-        return None
-
-    def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        return unsupported(scenario, variant, SUPPORTED, "torch implementation")
+    def prepare(self, job: Job) -> None:
+        _formats.prepare_backend(job)
 
     def _loader(self, job: Job):
         import torch
 
-        key = (job.scenario_id, job.variant_name, tuple(sorted(job.data.items())), job.seed, job.shuffle, job.cpu_budget)
-        if key not in self._loaders:
-            torch.set_num_threads(job.cpu_budget)
-            variant = job.variant
-            transforms = job.scenario.transforms(variant)
-            workers = job.cpu_budget if any(t.name in UNIFORMS for t in transforms) else 0
-            sampler = EpochBatches(variant.num_records, variant.batch_size, job.seed, job.shuffle)
-            self._loaders[key] = torch.utils.data.DataLoader(
-                Records(NpyRecords(job.data), transforms, job.seed),
-                batch_sampler=sampler,
-                collate_fn=_as_is,
-                num_workers=workers,
-                persistent_workers=workers > 0,
-            )
-        return self._loaders[key]
+        torch.set_num_threads(job.cpu_budget)
+        variant = job.variant
+        transforms = job.scenario.transforms(variant)
+        workers = job.cpu_budget if any(t.name in UNIFORMS for t in transforms) else 0
+        return torch.utils.data.DataLoader(
+            Records(_formats.records(job), transforms, job.seed),
+            batch_sampler=EpochBatches(variant.num_records, variant.batch_size, job.seed, job.shuffle),
+            collate_fn=as_is,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
-        loader = self._loader(job)
+        loader = self.cached(job, lambda: self._loader(job))  # close() drops it, stopping its workers
         epoch = 0
         while True:
             loader.batch_sampler.set_epoch(epoch)
             yield from loader
             epoch += 1
-
-    def close(self) -> None:
-        self._loaders.clear()  # drops the loaders' iterators, which stop persistent workers

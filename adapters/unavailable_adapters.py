@@ -7,21 +7,13 @@ were checked on the CPU environment of ``requirements/cpu-constraints.txt``.
 
 from __future__ import annotations
 
-import importlib.metadata
 from typing import ClassVar, Iterator
 
-from adapters.base import Adapter, Job
+from adapters.base import Job, LibraryAdapter
 
 
-class _Unavailable(Adapter):
-    distribution: ClassVar[str]
+class _Unavailable(LibraryAdapter):
     reason: ClassVar[str]
-
-    def version(self) -> str:
-        try:
-            return importlib.metadata.version(self.distribution)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
 
     def available(self) -> str | None:
         return self.reason
@@ -31,7 +23,7 @@ class _Unavailable(Adapter):
 
 
 class MosaicStreamingAdapter(_Unavailable):
-    name = "mosaic"
+    name, library = "mosaic", "streaming"
     distribution = "mosaicml-streaming"
     reason = (
         "mosaicml-streaming 0.13.0 pins numpy<2.2 (installing it downgrades this environment's "
@@ -41,7 +33,7 @@ class MosaicStreamingAdapter(_Unavailable):
 
 
 class FfcvAdapter(_Unavailable):
-    name = "ffcv"
+    name = library = "ffcv"
     distribution = "ffcv"
     reason = (
         "ffcv 1.0.2 (its last release, 2023) ships only an sdist whose build needs system OpenCV 4 "
@@ -50,7 +42,7 @@ class FfcvAdapter(_Unavailable):
 
 
 class EnergonAdapter(_Unavailable):
-    name = "energon"
+    name, library = "energon", "megatron.energon"
     distribution = "megatron-energon"
     reason = (
         "megatron-energon 7.4.1 needs s3fs, whose current release pins fsspec 2026.9 and (through "

@@ -12,7 +12,6 @@ design, not an omission here.
 
 from __future__ import annotations
 
-import importlib.metadata
 import io
 import tarfile
 from pathlib import Path
@@ -21,8 +20,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import converted, unsupported
-from adapters.base import Adapter, Job
+from adapters._records import converted, own_format_only
+from adapters.base import Job, LibraryAdapter
 from scenarios import Scenario, Variant
 
 SHARDS = 16  # at least as many shards as workers; the records are split evenly
@@ -79,25 +78,21 @@ def _write_shard(path: Path, arrays: dict[str, np.ndarray], ids: range) -> None:
                 tar.addfile(member, io.BytesIO(payload))
 
 
-class WebDatasetAdapter(Adapter):
-    name = "webdataset"
-
-    def version(self) -> str:
-        return importlib.metadata.version("webdataset")
-
-    def available(self) -> str | None:
-        try:
-            import webdataset  # noqa: F401
-        except ImportError as e:
-            return f"webdataset is not importable: {e}"
-        return None
+class WebDatasetAdapter(LibraryAdapter):
+    name = library = "webdataset"
+    ops = OPS
+    backends = frozenset({"npy"})
+    backend_reasons = own_format_only("tar shards")
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
         if variant.num_records // SHARDS < variant.batch_size:
             return f"{variant.num_records} records in {SHARDS} shards give shards smaller than a batch"
-        return unsupported(scenario, variant, OPS, "NumPy element op")
+        return super().supports(scenario, variant)
 
-    def prepare(self, job: Job) -> list[str]:
+    def prepare(self, job: Job) -> None:
+        self._shards(job)
+
+    def _shards(self, job: Job) -> list[str]:
         """Writes the tar shards once per scenario variant; returns their paths."""
 
         def write(folder: Path) -> None:
@@ -112,7 +107,7 @@ class WebDatasetAdapter(Adapter):
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         import webdataset as wds
 
-        shards = self.prepare(job)
+        shards = self._shards(job)
         variant = job.variant
         shapes = {f.name: f.shape for f in job.scenario.input_fields(variant)}
         transform = RecordTransform(job.scenario.transforms(variant), job.seed)

@@ -9,7 +9,11 @@ from rich.console import Console
 
 def register(sub) -> None:
     lst = sub.add_parser("list", help="list scenarios, adapters or profiles", description="List what the harness knows.")
-    lst.add_argument("what", choices=["scenarios", "adapters", "profiles"], help="what to list")
+    lst.add_argument(
+        "what", choices=["scenarios", "adapters", "profiles", "matrix"],
+        help="what to list; matrix: which adapter does which scenario's work, or why not",
+    )
+    lst.add_argument("--markdown", action="store_true", help="matrix: print it as a Markdown table (the README's)")
     lst.set_defaults(handler=_list)
 
 
@@ -19,6 +23,12 @@ def _list(args: argparse.Namespace, console: Console) -> int:
 
         for name in shipped_profiles():
             console.print(f"{name:<12} {load_profile(name).description}")
+    elif args.what == "matrix":
+        text = support_matrix()
+        if args.markdown:
+            print(text)
+        else:
+            console.print(text, highlight=False, markup=False)
     elif args.what == "scenarios":
         from scenarios import SCENARIOS
 
@@ -47,3 +57,38 @@ def _availability(name: str) -> str:
     except Exception as e:  # noqa: BLE001 - a broken plugin is listed, not fatal
         reason = f"the adapter fails to start ({type(e).__name__}: {e})"
     return "available" if reason is None else f"unavailable: {reason}"
+
+
+def support_matrix() -> str:
+    """Rows: scenarios; columns: adapters; cells: "yes" or "no" with a footnote giving the reason.
+
+    Read from each adapter's ``available()`` and ``supports()``, so it stays true. A scenario
+    whose variants differ in support (IO-1's backends) gets one row per group of variants.
+    """
+    from adapters import adapter_names, load_adapter
+    from adapters.registry import BUILTIN
+    from scenarios import SCENARIOS
+
+    names = [*BUILTIN, *(n for n in adapter_names() if n not in BUILTIN)]  # built-ins in the issue's order
+    adapters = {n: load_adapter(n) for n in names}
+    unavailable = {n: a.available() for n, a in adapters.items()}
+    notes: dict[str, int] = {}
+
+    def cell(name: str, reason: str | None) -> str:
+        reason = unavailable[name] or reason
+        if reason is None:
+            return "yes"
+        return f"no[^{notes.setdefault(' '.join(reason.split()), len(notes) + 1)}]"
+
+    lines = [f"| scenario | {' | '.join(names)} |", f"|---|{'---|' * len(names)}"]
+    for scenario in SCENARIOS.values():
+        groups: dict[tuple, list[str]] = {}
+        for variant in scenario.variants.values():
+            row = tuple(cell(n, adapters[n].supports(scenario, variant)) for n in names)
+            groups.setdefault(row, []).append(variant.name)
+        for row, variants in groups.items():
+            label = scenario.id if len(groups) == 1 else f"{scenario.id} ({', '.join(variants)})"
+            lines.append(f"| {label} | {' | '.join(row)} |")
+    lines.append("")
+    lines += [f"[^{number}]: {reason}" for reason, number in notes.items()]
+    return "\n".join(lines)

@@ -50,6 +50,12 @@ def _show(args: argparse.Namespace, console: Console) -> int:
     for problem in problems:
         console.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
     console.print(results_table(records, title=f"run {run_dir.name}"))
+    setups = [
+        f"{r['cell_id']} {r['metrics']['setup_s']:.2f} s" for r in records
+        if (r.get("metrics") or {}).get("setup_s", 0) >= 0.005
+    ]
+    if setups:
+        console.print(f"set-up, untimed (prepare: format conversion): {'; '.join(setups)}", highlight=False)
     planned = {f"{c['scenario']}/{c['variant']}/{c['adapter']}" for c in info.get("cells", [])}
     missing = planned - {r["cell_id"] for r in records}
     if missing:
