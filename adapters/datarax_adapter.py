@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from adapters.base import Adapter, Job
+from adapters.datarax_graph import build_pipeline, more_factories, train_between_batches, trains
 from scenarios import Scenario, Transform, Variant
 
 
@@ -26,7 +27,7 @@ def _operator_factories() -> dict[str, Callable]:
         """A deterministic one-field map: the idiomatic datarax stage for a user function."""
         return lambda t, seed: MapOperator(MapOperatorConfig(fields=(t.field,)), fn=lambda x: fn(x, **t.kwargs))
 
-    return {
+    factories = {
         "random_resized_crop": lambda t, seed: image.RandomResizedCrop(
             image.RandomResizedCropConfig(
                 field=t.field, size=tuple(t.kwargs["size"]), scale=tuple(t.kwargs["scale"]),
@@ -71,24 +72,27 @@ def _operator_factories() -> dict[str, Callable]:
         "add": elementwise(lambda x, value: x.astype(jnp.float32) + jnp.float32(value)),
         "clip": elementwise(lambda x, low, high: jnp.clip(x.astype(jnp.float32), low, high)),
     }
+    factories.update(more_factories(factories))
+    return factories
 
 
 SUPPORTED_TRANSFORMS = frozenset(
     {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize",
      "multiply", "add", "clip", "log1p", "hash_to_vocabulary",
      "pad_to_length", "attention_mask", "random_crop_3d", "zscore",
-     "random_rotate", "random_crop"}
+     "random_rotate", "random_crop", "mixup", "cutmix", "random_apply", "box_blur", "learnable_standardize"}
 )
 # Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
 SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record"})
 
 
-def _stages(job: Job) -> list:
+def _stages(job: Job, seed: int | None = None) -> list:
     """The scenario's transforms as operators; NNX-1's ``function`` variants take the
     plain-function path for the same math."""
     factories = _operator_factories()
     suffix = "_function" if dict(job.variant.params).get("implementation") == "function" else ""
-    return [factories[t.name + suffix](t, job.seed) for t in job.scenario.transforms(job.variant)]
+    seed = job.seed if seed is None else seed
+    return [factories[t.name + suffix](t, seed) for t in job.scenario.transforms(job.variant)]
 
 
 def _source(job: Job, backend: str):
@@ -162,15 +166,19 @@ class DataraxAdapter(Adapter):
         return None
 
     def _build(self, job: Job):
-        from datarax import Pipeline
+        source = _source(job, dict(job.variant.params).get("backend", "npy"))
+        # The graph scenarios (views, Cache, Rebatch, mesh) shape the stages; time_stages: next()
+        # waits for the step (the harness waits for the batch right after anyway), so the
+        # record's per-stage breakdown includes the compiled step.
+        return build_pipeline(job, lambda seed: _stages(job, seed), source, self._cache_dir)
 
-        variant = job.variant
-        stages = _stages(job)
-        source = _source(job, dict(variant.params).get("backend", "npy"))
-        # time_stages: next() waits for the step (the harness waits for the batch right after
-        # anyway), so the record's per-stage breakdown includes the compiled step.
-        return Pipeline(source, stages, batch_size=variant.batch_size, shuffle=job.shuffle, seed=job.seed,
-                        time_stages=True)
+    def _cache_dir(self) -> Path:
+        """A fresh folder for an on-disk Cache, removed by close(): no run sees another's cache."""
+        import tempfile
+
+        if getattr(self, "_cache_root", None) is None:
+            self._cache_root = Path(tempfile.mkdtemp(prefix="datarax-cache-"))
+        return self._cache_root
 
     def open(self, job: Job) -> Iterator[dict]:
         key = (job.scenario_id, job.variant_name, job.seed, job.shuffle)
@@ -179,7 +187,7 @@ class DataraxAdapter(Adapter):
             self._pipelines[key] = (pipeline, pipeline.get_state())
         pipeline, start = self._pipelines[key]
         pipeline.set_state(start)  # every open() starts a fresh epoch 0; the compiled step is reused
-        return iter(pipeline)
+        return train_between_batches(pipeline, job) if trains(job) else iter(pipeline)
 
     def step_cost(self, job: Job) -> dict[str, float]:
         """XLA's cost analysis of the compiled step, per batch (read by ``bench.roofline``)."""
@@ -188,4 +196,9 @@ class DataraxAdapter(Adapter):
         return pipeline.compiled_cost()
 
     def close(self) -> None:
+        import shutil
+
         self._pipelines.clear()
+        if getattr(self, "_cache_root", None) is not None:
+            shutil.rmtree(self._cache_root, ignore_errors=True)
+            self._cache_root = None

@@ -11,6 +11,13 @@ from scenarios import Scenario, Variant
 from scenarios.reference import REFERENCE, apply_transforms
 
 
+# Scenario capabilities a hand-written NumPy loop has no counterpart for, and why.
+_DECLINED = {
+    "differentiable_pipeline": "no differentiable pipeline: NumPy transforms have no gradients to train parameters with",
+    "device_sharding": "no devices: a NumPy batch cannot be a global array sharded over a device mesh",
+}
+
+
 class NumpyAdapter(Adapter):
     name = "numpy"
 
@@ -18,6 +25,9 @@ class NumpyAdapter(Adapter):
         return np.__version__
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
+        declined = sorted(scenario.capabilities & _DECLINED.keys())
+        if declined:
+            return _DECLINED[declined[0]]
         missing = [t.name for t in scenario.transforms(variant) if t.name not in REFERENCE]
         if missing:
             return f"no NumPy implementation of {missing}"
@@ -44,14 +54,14 @@ class NumpyAdapter(Adapter):
         while True:
             order = (
                 np.random.default_rng([job.seed, epoch]).permutation(n)
-                if job.shuffle
+                if job.shuffle and not dict(variant.params).get("ordered", False)  # PC-3 reads in order
                 else np.arange(n)
             )
             for index in range(n // batch_size):
                 ids = order[index * batch_size : (index + 1) * batch_size]
                 batch = {name: array[ids] for name, array in arrays.items()}
                 rng = np.random.default_rng([job.seed, epoch, index])
-                yield apply_transforms(batch, transforms, rng)
+                yield _views(batch, transforms, rng, dict(variant.params).get("views"))
             epoch += 1
 
 
@@ -69,4 +79,14 @@ def _mixed(job: Job, arrays: dict[str, np.ndarray]) -> Iterator[dict[str, np.nda
             ids = np.sort(rng.integers(0, len(cols["index"]), size=int((picks == d).sum())))
             parts.append({name: col[ids] for name, col in cols.items()})
         yield {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _views(batch: dict[str, np.ndarray], transforms: tuple, rng: np.random.Generator, views: int | None) -> dict:
+    """The transforms once, or (PC-2) once per view with fresh draws, the transformed fields
+    stacked on a views axis after the batch axis."""
+    if views is None:
+        return apply_transforms(batch, transforms, rng)
+    outs = [apply_transforms(batch, transforms, rng) for _ in range(views)]
+    changed = {t.field for t in transforms}
+    return {k: np.stack([o[k] for o in outs], axis=1) if k in changed else outs[0][k] for k in outs[0]}
 

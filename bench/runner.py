@@ -193,12 +193,13 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
             "ceilings": ceilings,
         }
         stem = cell.cell_id.replace("/", "__")
+        cell_env = {**env, **scenario.child_env(variant)}  # e.g. DIST-*'s forced device count
         started, start = _now(), time.perf_counter()
-        outcome = run_isolated(spec, run_dir / "cells", stem, limits, env)
+        outcome = run_isolated(spec, run_dir / "cells", stem, limits, cell_env)
         wall_s = time.perf_counter() - start
         if profile.consumer_step_ms and outcome["status"] == "ok":
             progress.status(f"{cell.cell_id}: against a {profile.consumer_step_ms:g} ms training step")
-            outcome["metrics"].update(_consumer_phase(spec, profile.consumer_step_ms, run_dir, stem, limits, env))
+            outcome["metrics"].update(_consumer_phase(spec, profile.consumer_step_ms, run_dir, stem, limits, cell_env))
         record = {
             "schema_version": SCHEMA_VERSION,
             "run_id": info["run_id"],
@@ -225,7 +226,7 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
             record["traceback"] = outcome["traceback"]
         if cell.cell_id == trace_cell:
             progress.status(f"{cell.cell_id}: tracing")
-            record["trace"] = trace.capture_if_ok(outcome, spec, run_dir / "traces" / stem, run_dir, env, profile.timeout_s)
+            record["trace"] = trace.capture_if_ok(outcome, spec, run_dir / "traces" / stem, run_dir, cell_env, profile.timeout_s)
         problem = record_problem(record)
         if problem:  # e.g. an adapter whose version() is not a string: the cell failed, the run goes on
             record.update(status="failed", reason=f"the cell's outcome breaks the record schema: {problem}",

@@ -1,8 +1,13 @@
 """The benchmark's workloads; ``get_scenario(id)`` looks one up by its id (e.g. ``"CV-1"``)."""
 
 from scenarios.base import FieldSpec, Scenario, Transform, Variant
+from scenarios.caching import CachedTransform
 from scenarios.chain import ChainDepth
+from scenarios.distributed import DataParallel, DeviceMesh
+from scenarios.graph import ProbabilisticOps, Rebatching, TwoViews
 from scenarios.io import MixedSources, SourceBackends
+from scenarios.learnable import LearnableTransform
+from scenarios.mixing import BatchMixing
 from scenarios.multimodal import ImageCaption
 from scenarios.overhead import HeavyTransforms, ModuleOverhead
 from scenarios.production import Determinism
@@ -16,6 +21,8 @@ SCENARIOS: dict[str, Scenario] = {
         ImageClassification(), PretrainingTokens(), DenseFeatures(), ChainDepth(), SourceBackends(),
         Determinism(), Recommendation(), ModuleOverhead(), ImageCaption(),
         MedicalVolumes(), MixedSources(), HeavyTransforms(),
+        BatchMixing(), TwoViews(), Rebatching(), ProbabilisticOps(), LearnableTransform(), CachedTransform(),
+        DataParallel(), DeviceMesh(),
     )
 }
 

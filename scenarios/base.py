@@ -143,6 +143,11 @@ class Scenario(abc.ABC):
         """Exactness against the reference for the stored rows ``batch["index"]``; None when equal."""
         return None
 
+    def child_env(self, variant: Variant) -> dict[str, str]:
+        """Environment variables the cell's fresh process needs before anything is imported
+        (e.g. DIST-*'s forced host device count); the runner sets them when it spawns the cell."""
+        return {}
+
     def outcomes(self, adapter: Any, job: Any) -> dict[str, Any] | None:
         """Measured outcomes beyond throughput (outcome scenarios: PR-*, IO-4, ...); None for most."""
         return None

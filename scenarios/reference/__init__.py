@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from scenarios.reference import elementwise, image, tabular, text, volume
+from scenarios.reference import elementwise, filters, image, mixing, tabular, text, volume
 
 
 def _random_resized_crop(images, rng, *, size, scale, ratio):
@@ -84,7 +84,31 @@ def _clip(x, rng, *, low, high):
     return elementwise.clip(x, low, high)
 
 
+def _random_apply(x, rng, *, p, op, op_params):
+    """``op`` on each record with probability ``p`` (one uniform draw per record)."""
+    applied = rng.random(len(x)) < p
+    done = REFERENCE[op](x, None, **dict(op_params))
+    return np.where(applied.reshape(-1, *[1] * (x.ndim - 1)), done, x)
+
+
+def _batch_mix(mix):
+    def apply(images, rng, *, label_field, alpha, classes, partner):
+        assert partner == "previous", partner
+        mixed, labels = mix(images, label_field, rng, alpha=alpha, classes=classes)
+        return {"__keep__": mixed, "label_field": labels}
+
+    return apply
+
+
+def _box_blur(images, rng, *, iterations):
+    return filters.box_blur(images, iterations)
+
+
 REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
+    "random_apply": _random_apply,
+    "mixup": _batch_mix(mixing.mixup),
+    "cutmix": _batch_mix(mixing.cutmix),
+    "box_blur": _box_blur,
     "random_resized_crop": _random_resized_crop,
     "random_horizontal_flip": _random_horizontal_flip,
     "normalize": _normalize,
@@ -104,8 +128,12 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
 }
 
 STOCHASTIC: frozenset[str] = frozenset(
-    {"random_resized_crop", "random_horizontal_flip", "random_crop_3d", "random_rotate", "random_crop"}
+    {"random_resized_crop", "random_horizontal_flip", "random_crop_3d", "random_rotate", "random_crop",
+     "random_apply", "mixup", "cutmix"}
 )
+
+
+_FIELD_INPUTS = ("length_field", "label_field")
 
 
 def apply_transforms(
@@ -113,13 +141,16 @@ def apply_transforms(
 ) -> dict[str, np.ndarray]:
     """Applies ``transforms`` (``scenarios.Transform``s) in order to a batch; returns a new dict.
 
-    A transform returning a dict replaces its input field with the dict's fields.
+    A transform returning a dict replaces its input field with the dict's fields. Parameters
+    named in ``_FIELD_INPUTS`` receive that field's array, and a result under such a key goes to
+    that field (e.g. ``label_field``: MixUp reads and rewrites the labels).
     """
     out = dict(batch)
     for t in transforms:
-        kwargs = {k: (out[v] if k == "length_field" else v) for k, v in t.kwargs.items()}
+        kwargs = {k: (out[v] if k in _FIELD_INPUTS else v) for k, v in t.kwargs.items()}
         result = REFERENCE[t.name](out[t.field], rng, **kwargs)
         if isinstance(result, dict):
+            result = {(t.kwargs[k] if k in _FIELD_INPUTS else k): v for k, v in result.items()}
             out[t.field] = result.pop("__keep__", None)
             if out[t.field] is None:
                 del out[t.field]
