@@ -30,8 +30,11 @@ from datarax.typing import Batch
 
 # Sampler settings a saved state must agree with (num_epochs may change between runs).
 _FINGERPRINT = ("num_records", "batch_size", "shuffle", "seed", "shard_index", "shard_count", "drop_remainder")
-# Automatic chunking: enough batches per step to gather about this many bytes at once, so
-# NumPy's and jit's fixed per-call costs amortise; chunks never exceed _MAX_BATCHES_PER_STEP.
+# Automatic chunking: batches under _SMALL_BATCH_BYTES, whose work is comparable to the fixed
+# per-call costs of NumPy indexing and jit dispatch (~0.1 ms), are grouped to about
+# _CHUNK_BYTES per step, at most _MAX_BATCHES_PER_STEP (compile time grows with the chunk).
+# Larger batches run one per step: chunking them saves nothing and compiles slower.
+_SMALL_BATCH_BYTES = 256 << 10
 _CHUNK_BYTES = 1 << 20
 _MAX_BATCHES_PER_STEP = 8
 
@@ -65,7 +68,7 @@ class Pipeline(DataraxModule):
     batches produced ahead of the caller — inline in ``next()``, or in a background thread
     with ``prefetch_thread=True`` (for sources whose reads block on I/O).
     ``batches_per_step`` batches are gathered and run through the compiled step together
-    (``None``: chosen from the batch's size, about 1 MiB per chunk; always 1 when the
+    (``None``: batches under 256 KiB are grouped to about 1 MiB per step; always 1 when the
     stages have trainable variables, over a mesh, for a ``batch_dependent`` source, or after a
     host stage other than Cache).
     Outputs are the same for any chunking: per-record keys, and every stage sees one batch.
@@ -227,7 +230,8 @@ class Pipeline(DataraxModule):
         if chosen is None:
             if self._compiled.batches_per_step is None:  # the size of one record, read once
                 batch_bytes = self.batch_size * self.source.record_nbytes()
-                self._compiled.batches_per_step = int(np.clip(_CHUNK_BYTES // max(batch_bytes, 1), 1, _MAX_BATCHES_PER_STEP))
+                chunk = _CHUNK_BYTES // max(batch_bytes, 1) if batch_bytes <= _SMALL_BATCH_BYTES else 1
+                self._compiled.batches_per_step = int(np.clip(chunk, 1, _MAX_BATCHES_PER_STEP))
             chosen = self._compiled.batches_per_step
         return None if chosen == 1 else chosen
 

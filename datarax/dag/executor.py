@@ -137,6 +137,12 @@ to_device = jax.jit(lambda arrays: arrays)
 microseconds, where ``jax.device_put`` spends hundreds in Python per batch."""
 
 
+# XLA's CPU backend at LLVM optimisation level 1 compiles a pipeline step 2-3x faster than at
+# its default, and the steps (gathers, element-wise maps, small matmuls) ran no slower in the
+# benchmark's scenarios: time to first batch is mostly compilation.
+_CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
 @functools.lru_cache(maxsize=64)
 def compile_step(graphdef: nnx.GraphDef, treedef: Any, names: tuple[str, ...], batches_per_step: int | None = None) -> Callable:
     """The compiled step over every node, traced into one jit.
@@ -151,17 +157,19 @@ def compile_step(graphdef: nnx.GraphDef, treedef: Any, names: tuple[str, ...], b
     keeps the batch dimension, so an operator that drops or adds records fails with its name.
     """
 
+    options = _CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+
     def one(leaves, batch, record_ids, epoch):
         return run_stages(nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves)), batch, record_ids, epoch)
 
     if batches_per_step is None:
-        return jax.jit(one)
+        return jax.jit(one, compiler_options=options)
 
     def chunk(leaves, batches, record_ids, epochs):
         out = jax.vmap(one, in_axes=(None, 0, 0, 0))(leaves, batches, record_ids, epochs)
         return tuple(jax.tree.map(lambda a: a[k], out) for k in range(batches_per_step))
 
-    return jax.jit(chunk)
+    return jax.jit(chunk, compiler_options=options)
 
 
 def run_stages(stages: Sequence[Node], batch: Batch, record_ids: jax.Array, epoch: jax.Array) -> Batch:
