@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from scenarios.base import FieldSpec, Scenario, Variant
@@ -139,3 +141,31 @@ class MixedSources(Scenario):
             if problem:
                 return f"dataset {d}: {problem}"
         return None
+
+
+class StreamingVsEager(SourceBackends):
+    """IO-2: IO-1's records read incrementally from memory-mapped .npy (``<size>-streaming``:
+    pages load as batches touch them) or loaded whole into RAM first (``<size>-eager``: the
+    loader's ``memory`` backend), untransformed and byte-exact.
+
+    Time to first batch, peak RSS and throughput come with every record; the outcome adds
+    ``eager_load_s``, the time this cell takes to ``np.load`` every field fully into RAM (what
+    an eager loader pays before its first batch), and ``dataset_bytes``.
+    """
+
+    id = "IO-2"
+    name = "streaming vs eager"
+    capabilities = frozenset({"exact_reference", "outcomes", "source_backends"})
+    variants = {
+        f"{size}-{mode}": Variant(f"{size}-{mode}", records, batch, (
+            ("backend", "npy" if mode == "streaming" else "memory"), ("mode", mode), ("record_bytes", width)))
+        for size, (records, batch, width) in _SIZES.items()
+        for mode in ("streaming", "eager")
+    }
+
+    def outcomes(self, adapter, job):
+        start = time.perf_counter()
+        loaded = {name: np.load(path) for name, path in job.data.items()}
+        eager_load_s = time.perf_counter() - start
+        return {"mode": job.variant.param("mode"), "eager_load_s": eager_load_s,
+                "dataset_bytes": int(sum(a.nbytes for a in loaded.values()))}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -93,4 +96,62 @@ class Determinism(Scenario):
             "batches_compared": _COMPARED_BATCHES,
             "same_seed_identical": _identical(runs[0], runs[1]),
             "other_seed_differs": not _identical(runs[0], runs[2]),
+        }
+
+
+class CheckpointResume(Determinism):
+    """PR-1: PR-2's workload (random crop + flip, shuffled); the loader's iterator state is saved
+    after ``save_after`` batches, mid-epoch, and a fresh iterator resumed from it.
+
+    Outcomes, measured: ``state_bytes`` (size of what was saved), ``save_s``, ``resume_s``
+    (restore + first batch, materialized), and ``resumed_identical`` — whether the next
+    ``compared`` batches equal, bit for bit, those of an uninterrupted run. An adapter takes part
+    through two hooks: ``save_checkpoint(job, iterator, directory)`` and
+    ``resume(job, directory) -> iterator``; loaders without them are unsupported (capability
+    ``checkpoint``).
+    """
+
+    id = "PR-1"
+    name = "checkpoint/resume"
+    capabilities = frozenset({"stochastic_per_element", "outcomes", "checkpoint"})
+    variants = {
+        "small": Variant("small", 4096, 128, (("image_size", 32), ("crop_size", 32), ("classes", 10),
+                                              ("save_after", 10), ("compared", 5))),
+        "medium": Variant("medium", 20000, 128, (("image_size", 128), ("crop_size", 112), ("classes", 100),
+                                                 ("save_after", 50), ("compared", 5))),
+        "large": Variant("large", 50000, 256, (("image_size", 256), ("crop_size", 224), ("classes", 1000),
+                                               ("save_after", 100), ("compared", 5))),
+    }
+
+    def outcomes(self, adapter, job):
+        save_after, compared = job.variant.param("save_after"), job.variant.param("compared")
+        uninterrupted = _first_batches(adapter, job, save_after + compared)[save_after:]
+        iterator = adapter.open(job)
+        with tempfile.TemporaryDirectory(prefix="pr1-state-") as directory:
+            try:
+                for _ in itertools.islice(iterator, save_after):
+                    pass
+                start = time.perf_counter()
+                adapter.save_checkpoint(job, iterator, Path(directory))
+                save_s = time.perf_counter() - start
+            finally:
+                close = getattr(iterator, "close", None)
+                if close:
+                    close()
+            state_bytes = sum(f.stat().st_size for f in Path(directory).rglob("*") if f.is_file())
+            start = time.perf_counter()
+            resumed = adapter.resume(job, Path(directory))
+            first = _host(next(resumed))
+            resume_s = time.perf_counter() - start
+            after = [first, *(_host(b) for b in itertools.islice(resumed, compared - 1))]
+            close = getattr(resumed, "close", None)
+            if close:
+                close()
+        return {
+            "saved_after_batches": save_after,
+            "batches_compared": compared,
+            "state_bytes": state_bytes,
+            "save_s": save_s,
+            "resume_s": resume_s,
+            "resumed_identical": _identical(uninterrupted, after),
         }

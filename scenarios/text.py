@@ -5,6 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from scenarios.base import FieldSpec, Scenario, Transform, Variant
+from scenarios.checks import first_mismatch
+from scenarios.reference import apply_transforms
+from scenarios.reference.text import bucketed_width, ragged_rows
+
+PAD = 0
 
 
 class PretrainingTokens(Scenario):
@@ -48,3 +53,79 @@ class PretrainingTokens(Scenario):
         if not np.array_equal(targets[:, :-1], inputs[:, 1:]):
             return "targets are not inputs shifted by one token (targets[:, :-1] != inputs[:, 1:])"
         return None
+
+
+class VariableLengthText(Scenario):
+    """NLP-2: ragged token storage (flat int32 ``tokens`` + int64 ``offsets``: record ``i`` is
+    ``tokens[offsets[i]:offsets[i+1]]``) → reading a batch gives each record's tokens and
+    ``length`` → ``pad_to_bucket`` (pad with ``PAD`` to the batch's longest length rounded up to a
+    multiple of ``bucket_size``, at most ``max_len``) → ``attention_mask`` (True on real tokens).
+
+    Lengths are log-normal (median ``max_len / 8``, long tail, capped at ``max_len``), so batch
+    widths vary: the token and mask widths are ``None`` in the output spec and every batch must
+    have exactly its own bucketed width. Rows are compared exactly with the stored records.
+    """
+
+    id = "NLP-2"
+    name = "variable-length text"
+    category = "text"
+    capabilities = frozenset({"exact_reference", "variable_length"})
+    variants = {
+        "small": Variant("small", 8192, 64, (("bucket_size", 32), ("max_len", 512), ("vocab", 32000))),
+        "medium": Variant("medium", 65536, 64, (("bucket_size", 64), ("max_len", 2048), ("vocab", 32000))),
+        "large": Variant("large", 262144, 64, (("bucket_size", 128), ("max_len", 8192), ("vocab", 128256))),
+    }
+
+    def input_fields(self, variant):
+        return (FieldSpec("tokens", (None,), "int32"), FieldSpec("offsets", (), "int64"),
+                FieldSpec("index", (), "int32"))
+
+    def output_fields(self, variant):
+        return (FieldSpec("tokens", (None,), "int32"), FieldSpec("length", (), "int32"),
+                FieldSpec("attention_mask", (None,), "bool"), FieldSpec("index", (), "int32"))
+
+    def transforms(self, variant):
+        return (
+            Transform.of("pad_to_bucket", field="tokens", bucket_size=variant.param("bucket_size"),
+                         max_len=variant.param("max_len"), pad_value=PAD, length_field="length"),
+            Transform.of("attention_mask", field="tokens", mask_field="attention_mask", pad_value=PAD,
+                         length_field="length"),
+        )
+
+    def generate(self, variant, seed):
+        rng = np.random.default_rng([seed, 12])
+        n, max_len = variant.num_records, variant.param("max_len")
+        lengths = np.clip(np.rint(rng.lognormal(np.log(max_len / 8), 0.7, size=n)), 1, max_len).astype(np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        tokens = rng.integers(PAD + 1, variant.param("vocab"), size=int(offsets[-1]), dtype=np.int32)
+        return {"tokens": tokens, "offsets": offsets, "index": np.arange(n, dtype=np.int32)}
+
+    def check_values(self, variant, batch):
+        tokens, mask = np.asarray(batch["tokens"]), np.asarray(batch["attention_mask"])
+        length = np.asarray(batch["length"])
+        if tokens.shape != mask.shape:
+            return f"field 'attention_mask' has shape {mask.shape}, 'tokens' {tokens.shape}: widths differ"
+        if length.min() < 1 or length.max() > variant.param("max_len"):
+            return f"field 'length' outside [1, {variant.param('max_len')}]"
+        width = bucketed_width(length, variant.param("bucket_size"), variant.param("max_len"))
+        if tokens.shape[1] != width:
+            return (f"field 'tokens' has width {tokens.shape[1]}, expected {width}: the longest length "
+                    f"{length.max()} rounded up to a multiple of {variant.param('bucket_size')}")
+        problem = first_mismatch("attention_mask", mask, np.arange(width) < length[:, None])
+        if problem:
+            return problem
+        if (tokens[~mask] != PAD).any():
+            return f"field 'tokens' has values other than {PAD} past a record's length"
+        return None
+
+    def check_rows(self, variant, batch, inputs):
+        index = np.asarray(batch["index"]).astype(np.int64)
+        count = len(inputs["offsets"]) - 1
+        if index.min() < 0 or index.max() >= count or len(np.unique(index)) != len(index):
+            return f"field 'index' has record ids outside [0, {count}) or repeats one"
+        if not np.array_equal(np.asarray(inputs["index"])[index], index):
+            return "field 'index' does not match the stored ids (rows were altered)"
+        tokens, lengths = ragged_rows(inputs["tokens"], inputs["offsets"], index, PAD)
+        want = apply_transforms({"tokens": tokens, "length": lengths}, self.transforms(variant), None)
+        return first_mismatch("length", batch["length"], want["length"]) or first_mismatch(
+            "tokens", batch["tokens"], want["tokens"])

@@ -9,6 +9,7 @@ from datarax.sources.hf import HFSource, HFSourceConfig
 from datarax.sources.memory import MemorySource, MemorySourceConfig
 from datarax.sources.mixed import MixedSource, MixedSourceConfig
 from datarax.sources.npy import NpySource, NpySourceConfig
+from datarax.sources.ragged import RaggedSource, RaggedSourceConfig
 from datarax.sources.tfds import TFDSSource, TFDSSourceConfig
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "MixedSourceConfig",
     "NpySource",
     "NpySourceConfig",
+    "RaggedSource",
+    "RaggedSourceConfig",
     "TFDSSource",
     "TFDSSourceConfig",
     "write_array_record",
