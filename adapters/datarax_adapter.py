@@ -48,6 +48,11 @@ def _operator_factories() -> dict[str, Callable]:
         "standardize": lambda t, seed: tabular.Standardize(
             tabular.StandardizeConfig(field=t.field, mean=tuple(t.kwargs["mean"]), std=tuple(t.kwargs["std"]))
         ),
+        # A host stage: the width depends on the batch, so it runs before the compiled step.
+        "pad_to_bucket": lambda t, seed: sequence.DynamicPadToBucket(sequence.DynamicPadToBucketConfig(
+            field=t.field, buckets=_buckets(t.kwargs["bucket_size"], t.kwargs["max_len"]),
+            pad_value=t.kwargs["pad_value"], length_field=t.kwargs["length_field"],
+        )),
         "pad_to_length": lambda t, seed: sequence.PadToLength(sequence.PadToLengthConfig(field=t.field, **t.kwargs)),
         "attention_mask": lambda t, seed: sequence.AttentionMask(sequence.AttentionMaskConfig(field=t.field, **t.kwargs)),
         "random_rotate": lambda t, seed: image.RandomAffine(
@@ -79,7 +84,7 @@ def _operator_factories() -> dict[str, Callable]:
 SUPPORTED_TRANSFORMS = frozenset(
     {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize",
      "multiply", "add", "clip", "log1p", "hash_to_vocabulary",
-     "pad_to_length", "attention_mask", "random_crop_3d", "zscore",
+     "pad_to_length", "pad_to_bucket", "attention_mask", "random_crop_3d", "zscore",
      "random_rotate", "random_crop", "mixup", "cutmix", "random_apply", "box_blur", "learnable_standardize"}
 )
 # Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
@@ -95,6 +100,11 @@ def _stages(job: Job, seed: int | None = None) -> list:
     return [factories[t.name + suffix](t, seed) for t in job.scenario.transforms(job.variant)]
 
 
+def _buckets(bucket_size: int, max_len: int) -> tuple[int, ...]:
+    """Widths a bucketed batch may take: multiples of ``bucket_size`` below ``max_len``, and it."""
+    return (*range(bucket_size, max_len, bucket_size), max_len)
+
+
 def _source(job: Job, backend: str):
     """The job's records through ``backend``; ``npy`` memory-maps them, like the other loaders."""
     import numpy as np
@@ -104,6 +114,8 @@ def _source(job: Job, backend: str):
         NpySourceConfig,
     )
 
+    if "offsets" in job.data:  # NLP-2: ragged tokens
+        return _ragged_source(job)
     weights = dict(job.variant.params).get("weights")
     if weights is not None:  # IO-3: one source per dataset, mixed; fields are <dataset>_<field>
         datasets = sorted({name.split("_", 1)[0] for name in job.data})
@@ -122,6 +134,20 @@ def _source(job: Job, backend: str):
     if backend == "array_record":
         return ArrayRecordSource(ArrayRecordSourceConfig(paths=str(_array_record_file(job))))
     return NpySource(NpySourceConfig(path=dict(job.data)))
+
+
+def _ragged_source(job: Job):
+    """Gathers each batch padded to its bucket on the host. The ``pad_to_bucket`` stage keeps
+    the width per batch even when the engine gathers several batches in one call."""
+    from datarax.sources import RaggedSource, RaggedSourceConfig
+
+    pad = next(t for t in job.scenario.transforms(job.variant) if t.name == "pad_to_bucket")
+    columns = {name: path for name, path in job.data.items() if name not in (pad.field, "offsets")}
+    return RaggedSource(RaggedSourceConfig(
+        tokens=job.data[pad.field], offsets=job.data["offsets"], columns=columns, field=pad.field,
+        length_field=pad.kwargs["length_field"], bucket_size=pad.kwargs["bucket_size"],
+        max_len=pad.kwargs["max_len"], pad_value=pad.kwargs["pad_value"],
+    ))
 
 
 def _array_record_file(job: Job) -> Path:
@@ -188,6 +214,21 @@ class DataraxAdapter(Adapter):
         pipeline, start = self._pipelines[key]
         pipeline.set_state(start)  # every open() starts a fresh epoch 0; the compiled step is reused
         return train_between_batches(pipeline, job) if trains(job) else iter(pipeline)
+
+    def save_checkpoint(self, job: Job, iterator: Iterator[dict], directory: Path) -> None:
+        """PR-1: the pipeline's position after the batches ``iterator`` yielded, as plain files."""
+        from datarax.checkpoint.files import save_state
+
+        pipeline, _ = self._pipelines[(job.scenario_id, job.variant_name, job.seed, job.shuffle)]
+        save_state(directory, pipeline.get_state())
+
+    def resume(self, job: Job, directory: Path) -> Iterator[dict]:
+        """PR-1: a freshly built pipeline (what a restarted trainer has) resumed from ``directory``."""
+        from datarax.checkpoint.files import load_state
+
+        pipeline = self._build(job)
+        pipeline.set_state(load_state(directory))
+        return iter(pipeline)
 
     def step_cost(self, job: Job) -> dict[str, float]:
         """XLA's cost analysis of the compiled step, per batch (read by ``bench.roofline``)."""

@@ -9,6 +9,7 @@ import numpy as np
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 from scenarios.reference import REFERENCE, apply_transforms
+from scenarios.reference.text import ragged_rows
 
 
 # Scenario capabilities a hand-written NumPy loop has no counterpart for, and why.
@@ -31,6 +32,8 @@ class NumpyAdapter(Adapter):
         missing = [t.name for t in scenario.transforms(variant) if t.name not in REFERENCE]
         if missing:
             return f"no NumPy implementation of {missing}"
+        if "checkpoint" in scenario.capabilities:
+            return "the NumPy baseline is a plain generator: it has no iterator state to save and resume"
         backend = dict(variant.params).get("backend", "npy")
         if backend not in ("npy", "memory"):
             return f"the NumPy baseline reads only .npy files (memory-mapped or loaded), not {backend!r}"
@@ -59,10 +62,20 @@ class NumpyAdapter(Adapter):
             )
             for index in range(n // batch_size):
                 ids = order[index * batch_size : (index + 1) * batch_size]
-                batch = {name: array[ids] for name, array in arrays.items()}
+                batch = _gather(arrays, ids)
                 rng = np.random.default_rng([job.seed, epoch, index])
                 yield _views(batch, transforms, rng, dict(variant.params).get("views"))
             epoch += 1
+
+
+def _gather(arrays: dict[str, np.ndarray], ids: np.ndarray) -> dict[str, np.ndarray]:
+    """Rows ``ids`` of every field; a ragged store (``tokens`` + ``offsets``, NLP-2) gives each
+    record's tokens padded to the batch's longest, and ``length``."""
+    if "offsets" not in arrays:
+        return {name: array[ids] for name, array in arrays.items()}
+    tokens, lengths = ragged_rows(arrays["tokens"], arrays["offsets"], ids, pad_value=0)
+    rest = {name: array[ids] for name, array in arrays.items() if name not in ("tokens", "offsets")}
+    return {**rest, "tokens": tokens, "length": lengths}
 
 
 def _mixed(job: Job, arrays: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:

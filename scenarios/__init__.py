@@ -5,14 +5,14 @@ from scenarios.caching import CachedTransform
 from scenarios.chain import ChainDepth
 from scenarios.distributed import DataParallel, DeviceMesh
 from scenarios.graph import ProbabilisticOps, Rebatching, TwoViews
-from scenarios.io import MixedSources, SourceBackends
+from scenarios.io import MixedSources, SourceBackends, StreamingVsEager
 from scenarios.learnable import LearnableTransform
 from scenarios.mixing import BatchMixing
 from scenarios.multimodal import ImageCaption
 from scenarios.overhead import HeavyTransforms, ModuleOverhead
-from scenarios.production import Determinism
+from scenarios.production import CheckpointResume, Determinism
 from scenarios.tabular import DenseFeatures, Recommendation
-from scenarios.text import PretrainingTokens
+from scenarios.text import PretrainingTokens, VariableLengthText
 from scenarios.vision import ImageClassification, MedicalVolumes
 
 SCENARIOS: dict[str, Scenario] = {
@@ -20,7 +20,8 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         ImageClassification(), PretrainingTokens(), DenseFeatures(), ChainDepth(), SourceBackends(),
         Determinism(), Recommendation(), ModuleOverhead(), ImageCaption(),
-        MedicalVolumes(), MixedSources(), HeavyTransforms(),
+        MedicalVolumes(), MixedSources(), HeavyTransforms(), VariableLengthText(),
+        CheckpointResume(), StreamingVsEager(),
         BatchMixing(), TwoViews(), Rebatching(), ProbabilisticOps(), LearnableTransform(), CachedTransform(),
         DataParallel(), DeviceMesh(),
     )

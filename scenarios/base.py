@@ -19,10 +19,14 @@ SPEC_VERSION = 1
 
 @dataclasses.dataclass(frozen=True)
 class FieldSpec:
-    """One field of a record: name, per-record shape and dtype."""
+    """One field of a record: name, per-record shape and dtype.
+
+    A ``None`` dimension varies from batch to batch (NLP-2's bucketed width); the scenario's
+    ``check_values`` says which sizes are legal.
+    """
 
     name: str
-    shape: tuple[int, ...]
+    shape: tuple[int | None, ...]
     dtype: str
 
 
@@ -128,7 +132,9 @@ class Scenario(abc.ABC):
         for name, spec in expected.items():
             array = batch[name]
             want_shape = (variant.batch_size, *spec.shape)
-            if tuple(array.shape) != want_shape:
+            if len(array.shape) != len(want_shape) or any(
+                w is not None and g != w for g, w in zip(array.shape, want_shape)
+            ):
                 return f"field {name!r}: shape {tuple(array.shape)} != expected {want_shape}"
             if np.dtype(array.dtype) != np.dtype(spec.dtype):
                 return f"field {name!r}: dtype {array.dtype} != expected {spec.dtype}"

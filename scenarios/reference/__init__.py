@@ -52,6 +52,10 @@ def _pad_to_length(tokens, rng, *, length, pad_value, length_field=None):
     return text.pad_to_length(tokens, length, pad_value, length_field)
 
 
+def _pad_to_bucket(tokens, rng, *, bucket_size, max_len, pad_value, length_field):
+    return text.pad_to_bucket(tokens, bucket_size, max_len, pad_value, length_field)
+
+
 def _attention_mask(tokens, rng, *, mask_field, pad_value, length_field=None):
     return {"__keep__": tokens, mask_field: text.attention_mask(tokens, pad_value, length_field)}
 
@@ -120,6 +124,7 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "zscore": _zscore,
     "log1p": _log1p,
     "pad_to_length": _pad_to_length,
+    "pad_to_bucket": _pad_to_bucket,
     "attention_mask": _attention_mask,
     "hash_to_vocabulary": _hash_to_vocabulary,
     "multiply": _multiply,
