@@ -104,7 +104,7 @@ def build_pipeline(job, stages_for: Callable[[int], list], source, cache_dir: Ca
         paths = [Sequential(stages_for(_view_seed(job.seed, v))) for v in range(params["views"])]
         stages = [Parallel(paths), Merge("stack")]
     if "cache" in params:
-        disk = {"directory": cache_dir()} if params["cache"] == "disk" else {}
+        disk = {"directory": cache_dir(), "num_records": job.variant.num_records} if params["cache"] == "disk" else {}
         stages = [Cache(stages, max_bytes=CACHE_BYTES, **disk)]
     if "source_batch" in params:
         options["batch_size"] = params["source_batch"]
@@ -112,7 +112,7 @@ def build_pipeline(job, stages_for: Callable[[int], list], source, cache_dir: Ca
     if "mesh" in params:
         options.update(mesh=_mesh(params), data_axes=tuple(params["batch_axes"]))
     shuffle = job.shuffle and not params.get("ordered", False)
-    return Pipeline(source, stages, shuffle=shuffle, seed=job.seed, time_stages=True, **options)
+    return Pipeline(source, stages, shuffle=shuffle, seed=job.seed, **options)
 
 
 def trains(job) -> bool:

@@ -54,8 +54,9 @@ def test_pc5_a_non_affine_output_is_caught(root):
     assert "not a per-feature affine map" in scenario.check_batch(scenario.variant("small"), {**rows, "x": rows["x"] ** 2}, batch)
 
 
-def test_io4_datarax_conforms_and_epoch_two_is_served_from_the_cache(root):
-    loader, job = load_adapter("datarax"), job_for("IO-4", "small", root)
+@pytest.mark.parametrize("variant", ["small", "small-disk"])
+def test_io4_datarax_conforms_and_epoch_two_is_served_from_the_cache(root, variant):
+    loader, job = load_adapter("datarax"), job_for("IO-4", variant, root)
     assert first_problem(loader, job) is None
     outcomes = get_scenario("IO-4").outcomes(loader, job)
     loader.close()
