@@ -88,7 +88,7 @@ SUPPORTED_TRANSFORMS = frozenset(
      "random_rotate", "random_crop", "mixup", "cutmix", "random_apply", "box_blur", "learnable_standardize"}
 )
 # Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
-SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record"})
+SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record", "parquet"})
 
 
 def _stages(job: Job, seed: int | None = None) -> list:
@@ -131,6 +131,11 @@ def _source(job: Job, backend: str):
         )
     if backend == "memory":
         return MemorySource(data={name: np.load(path) for name, path in job.data.items()})
+    if backend == "parquet":  # the Parquet file every loader reads (adapters._formats), written once
+        from adapters._formats import parquet_file
+        from datarax.sources import ParquetSource, ParquetSourceConfig
+
+        return ParquetSource(ParquetSourceConfig(path=str(parquet_file(job))))
     if backend == "array_record":
         return ArrayRecordSource(ArrayRecordSourceConfig(paths=str(_array_record_file(job))))
     return NpySource(NpySourceConfig(path=dict(job.data)))

@@ -1,6 +1,7 @@
 """Random-access data sources: each reads a whole batch of record ids in one gather.
 
-TFDS, HuggingFace and ArrayRecord libraries are imported only when those sources are built.
+TFDS, HuggingFace, ArrayRecord and Parquet (pyarrow) libraries are imported only when those
+sources are built.
 """
 
 from datarax.sources.array_record import ArrayRecordSource, ArrayRecordSourceConfig, write_array_record
@@ -9,6 +10,7 @@ from datarax.sources.hf import HFSource, HFSourceConfig
 from datarax.sources.memory import MemorySource, MemorySourceConfig
 from datarax.sources.mixed import MixedSource, MixedSourceConfig
 from datarax.sources.npy import NpySource, NpySourceConfig
+from datarax.sources.parquet import ParquetSource, ParquetSourceConfig
 from datarax.sources.ragged import RaggedSource, RaggedSourceConfig
 from datarax.sources.tfds import TFDSSource, TFDSSourceConfig
 
@@ -25,6 +27,8 @@ __all__ = [
     "MixedSourceConfig",
     "NpySource",
     "NpySourceConfig",
+    "ParquetSource",
+    "ParquetSourceConfig",
     "RaggedSource",
     "RaggedSourceConfig",
     "TFDSSource",
