@@ -28,6 +28,11 @@ def register(sub) -> None:
     )
     cmd.add_argument("--runs-dir", type=Path, default=Path("results/runs"), help="where run ids are looked up (default: results/runs)")
     cmd.add_argument("--output", type=Path, help="folder to write into (default: the run folder)")
+    cmd.add_argument(
+        "--readme", type=Path, metavar="FILE",
+        help="also replace FILE's results section (between <!-- results:start --> and "
+             "<!-- results:end -->) with this run's table, e.g. --readme README.md",
+    )
     cmd.set_defaults(handler=_report)
 
 
@@ -45,10 +50,29 @@ def _report(args: argparse.Namespace, console: Console) -> int:
     if not run.records:
         console.print(f"[red]error:[/red] {run.folder} holds no readable result records", soft_wrap=True)
         return EXIT_BAD_INPUT
+    if args.readme is not None:
+        code = _write_readme(run, args.readme, console)
+        if code:
+            return code
     report = build_report(run, baseline)
     written = write_report(report, args.output)
     for absent in report.absent:
         console.print(f"not drawn: {absent.title}: {absent.reason}", soft_wrap=True)
     console.print(f"html: {written.html}", soft_wrap=True)
     console.print(f"markdown: {written.markdown}", soft_wrap=True)
+    return 0
+
+
+def _write_readme(run, path: Path, console: Console) -> int:
+    from bench.report.readme import MarkersMissing, replace_section, results_section
+    from bench.store import write_text_atomic
+
+    profile = run.profile_name or "unknown"
+    try:
+        text = replace_section(path.read_text(), results_section(run, f"datarax-bench run --profile {profile}"))
+    except (OSError, MarkersMissing) as e:
+        console.print(f"[red]error:[/red] {path}: {e}", soft_wrap=True)
+        return EXIT_BAD_INPUT
+    write_text_atomic(path, text)
+    console.print(f"results section: {path}", soft_wrap=True)
     return 0
