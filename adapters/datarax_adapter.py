@@ -18,7 +18,9 @@ def _operator_factories() -> dict[str, Callable]:
 
     import jax.numpy as jnp
 
-    from datarax.operators import MapOperator, MapOperatorConfig, image, sequence, tabular, volume
+    from datarax.operators import (
+        ElementOperator, ElementOperatorConfig, MapOperator, MapOperatorConfig, image, sequence, tabular, volume,
+    )
 
     def rngs(seed):
         return nnx.Rngs(seed)
@@ -58,9 +60,12 @@ def _operator_factories() -> dict[str, Callable]:
         "random_rotate": lambda t, seed: image.RandomAffine(
             image.RandomAffineConfig(field=t.field, degrees=t.kwargs["degrees"]), rngs=rngs(seed)
         ),
+        # One stream per field: crops of several fields (CV-4's scales) are drawn independently.
         "random_crop": lambda t, seed: image.RandomCrop(
-            image.RandomCropConfig(field=t.field, size=tuple(t.kwargs["size"])), rngs=rngs(seed)
+            image.RandomCropConfig(field=t.field, size=tuple(t.kwargs["size"]), stream_name=f"random_crop/{t.field}"),
+            rngs=rngs(seed),
         ),
+        "multi_scale_resize": lambda t, seed: ElementOperator(ElementOperatorConfig(), fn=_multi_scale_resize(t)),
         "random_crop_3d": lambda t, seed: volume.RandomCrop3D(
             volume.RandomCrop3DConfig(field=t.field, size=tuple(t.kwargs["size"])), rngs=rngs(seed)
         ),
@@ -85,7 +90,7 @@ SUPPORTED_TRANSFORMS = frozenset(
     {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize",
      "multiply", "add", "clip", "log1p", "hash_to_vocabulary",
      "pad_to_length", "pad_to_bucket", "attention_mask", "random_crop_3d", "zscore",
-     "random_rotate", "random_crop", "mixup", "cutmix", "random_apply", "box_blur", "learnable_standardize"}
+     "random_rotate", "random_crop", "multi_scale_resize", "mixup", "cutmix", "random_apply", "box_blur", "learnable_standardize"}
 )
 # Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
 SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record", "parquet"})
@@ -98,6 +103,22 @@ def _stages(job: Job, seed: int | None = None) -> list:
     suffix = "_function" if dict(job.variant.params).get("implementation") == "function" else ""
     seed = job.seed if seed is None else seed
     return [factories[t.name + suffix](t, seed) for t in job.scenario.transforms(job.variant)]
+
+
+def _multi_scale_resize(t: Transform) -> Callable:
+    """CV-4: ``t.field`` → one bilinear resize per size, as the fields ``out_fields`` (the source
+    field dropped): a user function of one record, datarax's ``ElementOperator`` idiom."""
+    import dataclasses
+
+    from datarax.operators.image import resize
+
+    def fn(element, key):
+        data = {k: v for k, v in element.data.items() if k != t.field}
+        image = element.data[t.field]
+        data.update({name: resize(image, tuple(size)) for name, size in zip(t.kwargs["out_fields"], t.kwargs["sizes"])})
+        return dataclasses.replace(element, data=data)
+
+    return fn
 
 
 def _buckets(bucket_size: int, max_len: int) -> tuple[int, ...]:

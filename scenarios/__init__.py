@@ -13,7 +13,7 @@ from scenarios.overhead import HeavyTransforms, ModuleOverhead
 from scenarios.production import CheckpointResume, Determinism
 from scenarios.tabular import DenseFeatures, Recommendation
 from scenarios.text import PretrainingTokens, VariableLengthText
-from scenarios.vision import ImageClassification, MedicalVolumes
+from scenarios.vision import ImageClassification, MedicalVolumes, MultiResolution
 
 SCENARIOS: dict[str, Scenario] = {
     s.id: s
@@ -21,7 +21,7 @@ SCENARIOS: dict[str, Scenario] = {
         ImageClassification(), PretrainingTokens(), DenseFeatures(), ChainDepth(), SourceBackends(),
         Determinism(), Recommendation(), ModuleOverhead(), ImageCaption(),
         MedicalVolumes(), MixedSources(), HeavyTransforms(), VariableLengthText(),
-        CheckpointResume(), StreamingVsEager(),
+        CheckpointResume(), StreamingVsEager(), MultiResolution(),
         BatchMixing(), TwoViews(), Rebatching(), ProbabilisticOps(), LearnableTransform(), CachedTransform(),
         DataParallel(), DeviceMesh(),
     )

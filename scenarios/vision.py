@@ -136,3 +136,86 @@ class MedicalVolumes(Scenario):
         stored, size = np.asarray(inputs["volume"][rows]), (variant.param("crop"),) * 3
         want = ref.zscore(ref.crop(stored, ref.locate_crops(stored, np.asarray(batch["volume"])), size), self.eps)
         return first_mismatch("volume", batch["volume"], want, atol=1e-4, rtol=1e-4)
+
+
+def _multi_resolution_variant(name, records, batch, image, scales, crops):
+    return Variant(name, records, batch, (("image_size", image), ("scales", scales), ("crops", crops), ("classes", 1000)))
+
+
+class MultiResolution(Scenario):
+    """CV-4: uint8 HWC images → ``multi_scale_resize`` (bilinear, half-pixel centres, to each of
+    ``scales``: one field ``image_<scale>`` each) → per scale RandomCrop(``crops``) → /255 →
+    Normalize; every output field has a fixed shape.
+
+    Row-exact: the checker resizes the stored image with the NumPy reference, locates each
+    random window there (its first line) and compares the whole crop; each scale's windows
+    must also vary over the batch (the crop is random, not fixed).
+    """
+
+    id = "CV-4"
+    name = "multi-resolution"
+    category = "vision"
+    capabilities = frozenset({"exact_reference", "stochastic_per_element"})
+    variants = {
+        "small": _multi_resolution_variant("small", 2048, 64, 64, (32, 48, 64), (28, 40, 56)),
+        "medium": _multi_resolution_variant("medium", 4096, 64, 192, (96, 144, 192), (80, 128, 176)),
+        "large": _multi_resolution_variant("large", 8192, 64, 384, (192, 288, 384), (160, 256, 352)),
+    }
+
+    @staticmethod
+    def _fields(variant):
+        return tuple(f"image_{s}" for s in variant.param("scales"))
+
+    def input_fields(self, variant):
+        size = variant.param("image_size")
+        return (FieldSpec("image", (size, size, 3), "uint8"), FieldSpec("label", (), "int32"),
+                FieldSpec("index", (), "int32"))
+
+    def output_fields(self, variant):
+        images = tuple(FieldSpec(f, (c, c, 3), "float32") for f, c in zip(self._fields(variant), variant.param("crops")))
+        return (*images, FieldSpec("label", (), "int32"), FieldSpec("index", (), "int32"))
+
+    def transforms(self, variant):
+        fields = self._fields(variant)
+        sizes = tuple((s, s) for s in variant.param("scales"))
+        per_scale = tuple(
+            t
+            for field, crop in zip(fields, variant.param("crops"))
+            for t in (Transform.of("random_crop", field=field, size=(crop, crop)),
+                      Transform.of("normalize", field=field, scale=1 / 255, mean=IMAGENET_MEAN, std=IMAGENET_STD))
+        )
+        return (Transform.of("multi_scale_resize", field="image", sizes=sizes, out_fields=fields), *per_scale)
+
+    def generate(self, variant, seed):
+        rng = np.random.default_rng([seed, 4])
+        n, size = variant.num_records, variant.param("image_size")
+        return {
+            "image": rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8),
+            "label": rng.integers(0, variant.param("classes"), size=n, dtype=np.int32),
+            "index": np.arange(n, dtype=np.int32),
+        }
+
+    def check_rows(self, variant, batch, inputs):
+        from scenarios.checks import first_mismatch, stored_rows
+        from scenarios.reference import apply_transforms
+        from scenarios.reference.image import locate_window
+
+        rows, problem = stored_rows(batch, inputs)
+        if problem:
+            return problem
+        problem = first_mismatch("label", batch["label"], np.asarray(inputs["label"][rows]))
+        if problem:
+            return problem
+        resize, *per_scale = self.transforms(variant)
+        normalize = [t for t in per_scale if t.name == "normalize"]
+        full = apply_transforms({"image": np.asarray(inputs["image"][rows])}, (resize, *normalize), None)
+        for field, crop in zip(self._fields(variant), variant.param("crops")):
+            got = np.asarray(batch[field])
+            origins = locate_window(full[field], got)
+            want = np.stack([im[t : t + crop, l : l + crop] for im, (t, l) in zip(full[field], origins)])
+            problem = first_mismatch(field, got, want, atol=2e-3, rtol=1e-3)
+            if problem:
+                return problem
+            if full[field].shape[1] > crop and len({tuple(o) for o in origins}) == 1:
+                return f"field {field!r}: every row cropped at {tuple(origins[0])}; RandomCrop must place windows at random"
+        return None

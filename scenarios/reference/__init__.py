@@ -32,6 +32,10 @@ def _random_rotate(images, rng, *, degrees):
     return image.rotate(images, image.sample_affine(rng, len(images), degrees))
 
 
+def _multi_scale_resize(images, rng, *, sizes, out_fields):
+    return {name: image.resize(images, size) for name, size in zip(out_fields, sizes)}
+
+
 def _random_crop(images, rng, *, size):
     return image.random_crop(images, rng, tuple(size))
 
@@ -121,6 +125,7 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "random_crop_3d": _random_crop_3d,
     "random_rotate": _random_rotate,
     "random_crop": _random_crop,
+    "multi_scale_resize": _multi_scale_resize,
     "zscore": _zscore,
     "log1p": _log1p,
     "pad_to_length": _pad_to_length,

@@ -125,3 +125,22 @@ def random_crop(images: np.ndarray, rng: np.random.Generator, size: tuple[int, i
     tops = rng.integers(0, height - size[0] + 1, len(images))
     lefts = rng.integers(0, width - size[1] + 1, len(images))
     return np.stack([im[t : t + size[0], l : l + size[1]] for im, t, l in zip(images, tops, lefts)])
+
+
+def resize(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of whole images ``[B, H, W, C]`` to ``size`` (half-pixel centres), float32."""
+    count, height, width = images.shape[:3]
+    boxes = np.tile(np.array([[0, 0, height, width]], np.float32), (count, 1))
+    return resize_regions(images, boxes, tuple(size))
+
+
+def locate_window(images: np.ndarray, crops: np.ndarray) -> np.ndarray:
+    """``[B, 2]`` ``(top, left)`` of the window of each image whose first line is closest to the
+    crop's first line: where a loader's random crop was cut, to compare it exactly."""
+    h, w = crops.shape[1:3]
+    found = []
+    for image, crop in zip(images.astype(np.float32), crops.astype(np.float32)):
+        lines = np.lib.stride_tricks.sliding_window_view(image[: image.shape[0] - h + 1], w, axis=1)
+        score = np.abs(lines - np.moveaxis(crop[0], -1, 0)[None, None]).sum(axis=(-2, -1))  # [H-h+1, W-w+1]
+        found.append(np.unravel_index(np.argmin(score), score.shape))
+    return np.asarray(found, np.int64)
