@@ -51,18 +51,21 @@ class HostChunk:
     stacked: bool
 
 
+def _following(position: Position, batches_per_epoch: int) -> Position:
+    epoch, index = position
+    return (epoch + 1, 0) if index + 1 == batches_per_epoch else (epoch, index + 1)
+
+
 def _positions(start: Position, count: int, batches_per_epoch: int, num_epochs: int | None) -> list[Position]:
-    epoch, index = start
-    out = []
-    while len(out) < count and (num_epochs is None or epoch < num_epochs):
-        out.append((epoch, index))
-        index += 1
-        if index == batches_per_epoch:
-            epoch, index = epoch + 1, 0
+    """Up to ``count`` positions from ``start`` on, stopping at the end of a finite stream."""
+    out, position = [], start
+    while len(out) < count and (num_epochs is None or position[0] < num_epochs):
+        out.append(position)
+        position = _following(position, batches_per_epoch)
     return out
 
 
-def _gather(sampler, source, host_stages, epoch, positions, batch_size) -> tuple[Batch, np.ndarray]:
+def _gather(sampler, source, host_stages, epoch, positions) -> tuple[Batch, np.ndarray]:
     """One source call for ``positions`` (all in ``epoch``), then the host stages."""
     picked = [sampler.batch(epoch, index) for _, index in positions]
     ids = picked[0][0] if len(picked) == 1 else np.concatenate([p[0] for p in picked])
@@ -103,10 +106,10 @@ def host_chunks(
         positions = _positions(position, size, per_epoch, num_epochs)
         if not positions:
             return
-        position = _positions(positions[-1], 2, per_epoch, None)[1]
+        position = _following(positions[-1], per_epoch)
         started = time.perf_counter()
         runs = [list(group) for _, group in itertools.groupby(positions, key=lambda p: p[0])]
-        parts = [_gather(sampler, source, host_stages, run[0][0], run, batch_size) for run in runs]
+        parts = [_gather(sampler, source, host_stages, run[0][0], run) for run in runs]
         batch, ids = parts[0] if len(parts) == 1 else (
             {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]},
             np.concatenate([p[1] for p in parts]),
