@@ -64,6 +64,8 @@ def bucket_width(longest: int, bucket_size: int, max_len: int) -> int:
 class RaggedSource(DataSourceModule):
     """Random access to ragged records; a batch is one vectorized gather from the flat array."""
 
+    batch_dependent = True  # the width is the bucket of the batch's longest record
+
     def __init__(self, config: RaggedSourceConfig):
         super().__init__(config)
         flat = np.load(config.tokens, mmap_mode="r")

@@ -181,3 +181,18 @@ def test_bad_pipeline_arguments_are_named():
         Pipeline({"x": np.zeros(4)}, [], batch_size=2)
     with pytest.raises(TypeError, match="a pipeline stage must be"):
         Pipeline(_source(), [lambda batch: batch], batch_size=2)
+
+
+def test_a_batch_dependent_source_is_gathered_one_batch_at_a_time():
+    class WidthOfTheCall(MemorySource):
+        """Pads each call to its longest id, like a ragged source padding to the batch max."""
+
+        batch_dependent = True
+
+        def gather(self, record_ids, *, epoch=0):
+            out = super().gather(record_ids, epoch=epoch)
+            return {**out, "pad": np.zeros((len(record_ids), int(record_ids.max()) + 1), np.int32)}
+
+    pipeline = Pipeline(WidthOfTheCall(data={"id": np.arange(40, dtype=np.int32)}), [], batch_size=4, num_epochs=1)
+    widths = [b["pad"].shape[1] for b in pipeline]
+    assert widths == [4 * k + 4 for k in range(10)]  # each batch's own max, never a chunk's
