@@ -19,7 +19,8 @@ def _operator_factories() -> dict[str, Callable]:
     import jax.numpy as jnp
 
     from datarax.operators import (
-        ElementOperator, ElementOperatorConfig, MapOperator, MapOperatorConfig, image, sequence, tabular, volume,
+        ElementOperator, ElementOperatorConfig, MapOperator, MapOperatorConfig, audio, image, sequence, tabular,
+        volume,
     )
 
     def rngs(seed):
@@ -65,6 +66,10 @@ def _operator_factories() -> dict[str, Callable]:
             image.RandomCropConfig(field=t.field, size=tuple(t.kwargs["size"]), stream_name=f"random_crop/{t.field}"),
             rngs=rngs(seed),
         ),
+        "random_window": lambda t, seed: audio.RandomWindow(
+            audio.RandomWindowConfig(field=t.field, **t.kwargs), rngs=rngs(seed)
+        ),
+        "log_mel": lambda t, seed: audio.LogMel(audio.LogMelConfig(field=t.field, **t.kwargs)),
         "multi_scale_resize": lambda t, seed: ElementOperator(ElementOperatorConfig(), fn=_multi_scale_resize(t)),
         "random_crop_3d": lambda t, seed: volume.RandomCrop3D(
             volume.RandomCrop3DConfig(field=t.field, size=tuple(t.kwargs["size"])), rngs=rngs(seed)
@@ -90,7 +95,7 @@ SUPPORTED_TRANSFORMS = frozenset(
     {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize",
      "multiply", "add", "clip", "log1p", "hash_to_vocabulary",
      "pad_to_length", "pad_to_bucket", "attention_mask", "random_crop_3d", "zscore",
-     "random_rotate", "random_crop", "multi_scale_resize", "mixup", "cutmix", "random_apply", "box_blur", "learnable_standardize"}
+     "random_rotate", "random_crop", "multi_scale_resize", "random_window", "log_mel", "mixup", "cutmix", "random_apply", "box_blur", "learnable_standardize"}
 )
 # Storage backends (IO-1's ``backend`` parameter; every other scenario reads memory-mapped .npy).
 SUPPORTED_BACKENDS = frozenset({"npy", "memory", "array_record", "parquet"})

@@ -1,5 +1,6 @@
 """The benchmark's workloads; ``get_scenario(id)`` looks one up by its id (e.g. ``"CV-1"``)."""
 
+from scenarios.audio import AudioTokens
 from scenarios.base import FieldSpec, Scenario, Transform, Variant
 from scenarios.caching import CachedTransform
 from scenarios.chain import ChainDepth
@@ -21,7 +22,7 @@ SCENARIOS: dict[str, Scenario] = {
         ImageClassification(), PretrainingTokens(), DenseFeatures(), ChainDepth(), SourceBackends(),
         Determinism(), Recommendation(), ModuleOverhead(), ImageCaption(),
         MedicalVolumes(), MixedSources(), HeavyTransforms(), VariableLengthText(),
-        CheckpointResume(), StreamingVsEager(), MultiResolution(),
+        CheckpointResume(), StreamingVsEager(), MultiResolution(), AudioTokens(),
         BatchMixing(), TwoViews(), Rebatching(), ProbabilisticOps(), LearnableTransform(), CachedTransform(),
         DataParallel(), DeviceMesh(),
     )

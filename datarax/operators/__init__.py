@@ -1,7 +1,7 @@
 """Operators: transformations of batch values, compiled into the pipeline's step.
 
 ``ElementOperator`` and ``MapOperator`` wrap user functions; ``datarax.operators.image``,
-``.sequence``, ``.tabular`` and ``.volume`` hold the built-in library.
+``.sequence``, ``.tabular``, ``.volume`` and ``.audio`` hold the built-in library.
 """
 
 from datarax.core.module import OperatorConfig, OperatorModule

@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from scenarios.reference import elementwise, filters, image, mixing, tabular, text, volume
+from scenarios.reference import audio, elementwise, filters, image, mixing, tabular, text, volume
 
 
 def _random_resized_crop(images, rng, *, size, scale, ratio):
@@ -34,6 +34,15 @@ def _random_rotate(images, rng, *, degrees):
 
 def _multi_scale_resize(images, rng, *, sizes, out_fields):
     return {name: image.resize(images, size) for name, size in zip(out_fields, sizes)}
+
+
+def _random_window(clips, rng, *, length, offset_field):
+    offsets = audio.window_offsets(rng, len(clips), clips.shape[1], length)
+    return {"__keep__": audio.crop_windows(clips, offsets, length), offset_field: offsets}
+
+
+def _log_mel(waves, rng, *, out_field, **params):
+    return {out_field: audio.log_mel(waves, **params)}
 
 
 def _random_crop(images, rng, *, size):
@@ -125,6 +134,8 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
     "random_crop_3d": _random_crop_3d,
     "random_rotate": _random_rotate,
     "random_crop": _random_crop,
+    "random_window": _random_window,
+    "log_mel": _log_mel,
     "multi_scale_resize": _multi_scale_resize,
     "zscore": _zscore,
     "log1p": _log1p,
@@ -139,7 +150,7 @@ REFERENCE: dict[str, Callable[..., np.ndarray | dict[str, np.ndarray]]] = {
 
 STOCHASTIC: frozenset[str] = frozenset(
     {"random_resized_crop", "random_horizontal_flip", "random_crop_3d", "random_rotate", "random_crop",
-     "random_apply", "mixup", "cutmix"}
+     "random_apply", "mixup", "cutmix", "random_window"}
 )
 
 
