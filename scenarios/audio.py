@@ -70,7 +70,8 @@ class AudioTokens(Scenario):
         for _ in range(3):  # three tones per clip, 80 Hz .. 4 kHz
             freq = rng.uniform(80, 4000, size=(n, 1)).astype(np.float32)
             amp = rng.uniform(0.05, 0.5, size=(n, 1)).astype(np.float32)
-            audio += amp * np.sin(np.float32(2 * np.pi) * freq * t + rng.uniform(0, 6.28, size=(n, 1)).astype(np.float32))
+            phase = rng.uniform(0, 2 * np.pi, size=(n, 1)).astype(np.float32)
+            audio += amp * np.sin(np.float32(2 * np.pi) * freq * t + phase)
         tokens = rng.integers(1, variant.param("vocab"), size=(n, variant.param("tokens")), dtype=np.int32)
         return {"audio": audio, "tokens": tokens, "index": np.arange(n, dtype=np.int32)}
 
@@ -82,7 +83,8 @@ class AudioTokens(Scenario):
         # Uniform starts: the batch mean is within 6 standard errors of span / 2.
         tolerance = 6 * np.sqrt(((span + 1) ** 2 - 1) / 12 / len(offsets))
         if abs(offsets.mean() - span / 2) > tolerance:
-            return f"field 'audio_offset': mean {offsets.mean():.0f}, expected {span / 2:.0f} ± {tolerance:.0f} (not a uniform random window?)"
+            return (f"field 'audio_offset': mean {offsets.mean():.0f}, expected {span / 2:.0f} ± {tolerance:.0f} "
+                    "(not a uniform random window?)")
         return None
 
     def check_rows(self, variant, batch, inputs):
