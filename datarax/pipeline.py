@@ -32,11 +32,13 @@ from datarax.typing import Batch
 _FINGERPRINT = ("num_records", "batch_size", "shuffle", "seed", "shard_index", "shard_count", "drop_remainder")
 # Automatic chunking: batches under _SMALL_BATCH_BYTES, whose work is comparable to the fixed
 # per-call costs of NumPy indexing and jit dispatch (~0.1 ms), are grouped to about
-# _CHUNK_BYTES per step, at most _MAX_BATCHES_PER_STEP (compile time grows with the chunk).
+# _CHUNK_BYTES per step. Compile time grows with the step's outputs (one per field and batch),
+# so a chunk has at most _MAX_BATCHES_PER_STEP batches and _MAX_ARRAYS_PER_STEP arrays.
 # Larger batches run one per step: chunking them saves nothing and compiles slower.
 _SMALL_BATCH_BYTES = 256 << 10
-_CHUNK_BYTES = 1 << 20
-_MAX_BATCHES_PER_STEP = 8
+_CHUNK_BYTES = 2 << 20
+_MAX_BATCHES_PER_STEP = 16
+_MAX_ARRAYS_PER_STEP = 32
 
 
 def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node], Rebatch | None]:
@@ -68,9 +70,9 @@ class Pipeline(DataraxModule):
     batches produced ahead of the caller — inline in ``next()``, or in a background thread
     with ``prefetch_thread=True`` (for sources whose reads block on I/O).
     ``batches_per_step`` batches are gathered and run through the compiled step together
-    (``None``: batches under 256 KiB are grouped to about 1 MiB per step; always 1 when the
-    stages have trainable variables, over a mesh, for a ``batch_dependent`` source, or after a
-    host stage other than Cache).
+    (``None``: batches under 256 KiB are grouped to about 2 MiB, at most 16 batches and 32
+    arrays per step; always 1 when the stages have trainable variables, over a mesh, for a
+    ``batch_dependent`` source, or after a host stage other than Cache).
     Outputs are the same for any chunking: per-record keys, and every stage sees one batch.
     ``get_state``/``set_state`` save and restore the position; see :class:`SamplerConfig`
     for ``shuffle``, ``seed``, sharding, ``drop_remainder`` and ``num_epochs``. Every iterator
@@ -229,9 +231,11 @@ class Pipeline(DataraxModule):
         chosen = self._options["batches_per_step"]
         if chosen is None:
             if self._compiled.batches_per_step is None:  # the size of one record, read once
-                batch_bytes = self.batch_size * self.source.record_nbytes()
+                record = self.source.first_record()
+                batch_bytes = self.batch_size * sum(np.asarray(v).nbytes for v in record.values())
                 chunk = _CHUNK_BYTES // max(batch_bytes, 1) if batch_bytes <= _SMALL_BATCH_BYTES else 1
-                self._compiled.batches_per_step = int(np.clip(chunk, 1, _MAX_BATCHES_PER_STEP))
+                cap = min(_MAX_BATCHES_PER_STEP, _MAX_ARRAYS_PER_STEP // max(len(record), 1))
+                self._compiled.batches_per_step = int(np.clip(chunk, 1, max(cap, 1)))
             chosen = self._compiled.batches_per_step
         return None if chosen == 1 else chosen
 

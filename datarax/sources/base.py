@@ -35,10 +35,10 @@ class DataSourceModule(StructuralModule):
         """
         raise NotImplementedError
 
-    def record_nbytes(self) -> int:
-        """Bytes of one gathered record (sizes the pipeline's chunks); reads record 0 unless a
-        source knows it without reading."""
-        return sum(np.asarray(v).nbytes for v in self.gather(np.zeros(1, np.int64)).values())
+    def first_record(self) -> dict[str, np.ndarray]:
+        """Record 0 as a batch of one (``{field: array[1, ...]}``): pipelines read it once to
+        size their chunks."""
+        return self.gather(np.zeros(1, np.int64))
 
 
 def check_columns(columns: Mapping[str, Any], owner: str) -> dict[str, np.ndarray]:
@@ -77,8 +77,8 @@ class ColumnSource(DataSourceModule):
     def __len__(self) -> int:
         return self._length
 
-    def record_nbytes(self) -> int:
-        return sum(a[:1].nbytes for a in self._columns.arrays.values())
+    def first_record(self) -> dict[str, np.ndarray]:
+        return {name: a[:1] for name, a in self._columns.arrays.items()}
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:

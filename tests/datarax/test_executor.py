@@ -78,7 +78,9 @@ def test_how_batches_are_produced_changes_nothing(mode):
 
 def test_chunks_are_sized_by_bytes_and_stay_single_for_trainable_stages():
     small = Pipeline(_source(), [], batch_size=4)
-    assert small._batches_per_step(live=False) == 8  # 8-byte records: the cap
+    assert small._batches_per_step(live=False) == 16  # 8-byte records: the cap
+    fields = {f"f{i}": np.zeros(40, np.float32) for i in range(8)}
+    assert Pipeline(MemorySource(data=fields), [], batch_size=4)._batches_per_step(live=False) == 4  # 32 arrays
     big = Pipeline(MemorySource(data={"image": np.zeros((8, 256, 256, 3), np.uint8)}), [], batch_size=4)
     assert big._batches_per_step(live=False) is None  # 786 KiB batches: one per step
     assert small._batches_per_step(live=True) is None
