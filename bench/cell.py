@@ -83,7 +83,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     metrics = summarize(raw, variant.batch_size)
     metrics["setup_s"] = setup_s
     metrics.update(roofline_metrics(
-        metrics, batch_size=variant.batch_size, input_bytes=input_bytes_per_element(job.arrays()),
+        metrics, batch_size=variant.batch_size, input_bytes=input_bytes_per_element(job.arrays(), variant.num_records),
         cost=cost, ceilings=spec.get("ceilings"),
     ))
     return {

@@ -14,15 +14,15 @@ per batch, e.g. ``datarax.Pipeline.compiled_cost``), called after the cell is me
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import numpy as np
 
 
-def input_bytes_per_element(arrays: Mapping[str, np.ndarray]) -> int:
-    """Bytes one record occupies across the stored input fields (shape and dtype of the arrays)."""
-    return sum(a.dtype.itemsize * math.prod(a.shape[1:]) for a in arrays.values())
+def input_bytes_per_element(arrays: Mapping[str, np.ndarray], num_records: int) -> float:
+    """Stored input bytes per record: every input array's size over the record count, so a
+    ragged field (a flat token array plus offsets) counts its average record, not one token."""
+    return sum(a.nbytes for a in arrays.values()) / num_records
 
 
 def step_cost(adapter: Any, job: Any) -> dict[str, float] | str:

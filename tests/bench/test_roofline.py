@@ -3,10 +3,11 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from bench.report.profiling_charts import ceilings as report_ceilings
-from bench.roofline import roofline_metrics, step_cost
+from bench.roofline import input_bytes_per_element, roofline_metrics, step_cost
 from bench.runner import run_profile
 from bench.profile import load_profile
 from bench.store import load_records
@@ -88,3 +89,10 @@ def test_datarax_records_where_its_time_goes(nlp_run):
     assert "stage_s_per_batch" not in numpy and "numpy" in numpy["xla_cost_absent"]
     assert numpy["copy_ceiling_fraction"] > 0
     assert "stall_fraction" not in numpy  # no consumer step unless asked for
+
+
+def test_input_bytes_count_a_ragged_field_by_its_average_record():
+    fixed = {"tokens": np.zeros((10, 129), np.int32)}
+    assert input_bytes_per_element(fixed, 10) == 129 * 4
+    ragged = {"tokens": np.zeros(1000, np.int32), "offsets": np.zeros(11, np.int64)}  # 100 tokens per record
+    assert input_bytes_per_element(ragged, 10) == (1000 * 4 + 11 * 8) / 10
