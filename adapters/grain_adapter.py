@@ -31,11 +31,12 @@ class _GatherAndTransform:
         return self.transform.batch(self.records.gather(ids), ids, epoch)
 
 
-def _closing(iterator) -> Iterator[dict[str, Any]]:
-    try:
-        yield from iterator
-    finally:
-        iterator.close()  # stops the worker processes
+def _rewound(iterator, start) -> Iterator[dict[str, Any]]:
+    """The pipeline's stream from its first batch: Grain's checkpoint restore (``set_state``)
+    rewinds the live iterator, so worker processes keep running from one iterator to the next."""
+    iterator.set_state(start)
+    for batch in iterator:  # not ``yield from``: closing this generator must not close the iterator
+        yield batch
 
 
 class GrainAdapter(LibraryAdapter):
@@ -50,7 +51,8 @@ class GrainAdapter(LibraryAdapter):
     def prepare(self, job: Job) -> None:
         _formats.prepare_backend(job)
 
-    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+    def _start(self, job: Job):
+        """The iterator of the job's pipeline and its initial state (workers start lazily)."""
         import grain
         from absl import flags
 
@@ -66,4 +68,13 @@ class GrainAdapter(LibraryAdapter):
         dataset = batches.repeat().map_with_index(work).to_iter_dataset(grain.ReadOptions(num_threads=0))
         if transform.stochastic and job.cpu_budget > 1:
             dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=job.cpu_budget))
-        return _closing(iter(dataset))
+        iterator = iter(dataset)
+        return iterator, iterator.get_state()
+
+    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        return _rewound(*self.cached(job, lambda: self._start(job)))
+
+    def close(self) -> None:
+        for iterator, _ in self.__dict__.get("_cache", {}).values():
+            iterator.close()  # stops the worker processes
+        super().close()

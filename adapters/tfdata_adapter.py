@@ -107,8 +107,13 @@ class TfDataAdapter(LibraryAdapter):
             return version("tensorflow")
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        return self.cached(job, lambda: self._dataset(job)).as_numpy_iterator()
+
+    def _dataset(self, job: Job):
+        """The job's ``tf.data.Dataset``, defined once (its functions traced once); every
+        iterator over it starts the same seeded stream."""
         tf = _tf()
-        data = self.cached(job, lambda: {k: tf.constant(a) for k, a in _formats.arrays(job).items()})
+        data = {k: tf.constant(a) for k, a in _formats.arrays(job).items()}
         variant = job.variant
         transforms = job.scenario.transforms(variant)
         random_steps = max((i + 1 for i, t in enumerate(transforms) if t.name in STOCHASTIC), default=0)
@@ -132,10 +137,13 @@ class TfDataAdapter(LibraryAdapter):
                 batch.update(out if isinstance(out, dict) else {field: out})
             return batch
 
-        ids = tf.data.Dataset.range(n)
-        if job.shuffle:
-            ids = ids.shuffle(n, seed=job.seed, reshuffle_each_iteration=True)
-        ds = ids.take(used).repeat().enumerate()
+        def epoch_ids(epoch):
+            ids = tf.range(n, dtype=tf.int64)
+            if job.shuffle:  # stateless: epoch e's order is fixed, whichever iterator asks for it
+                ids = tf.random.experimental.stateless_shuffle(ids, seed=tf.stack([tf.constant(job.seed, tf.int64), epoch]))
+            return tf.data.Dataset.from_tensor_slices(ids[:used])
+
+        ds = tf.data.Dataset.range(2**62).flat_map(epoch_ids).enumerate()
         if per_element:
             ds = ds.map(element, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size, drop_remainder=True)
         else:  # nothing random: gather whole batches (the guide's "vectorized map")
@@ -146,5 +154,4 @@ class TfDataAdapter(LibraryAdapter):
         options.deterministic = True
         options.autotune.cpu_budget = job.cpu_budget
         options.threading.private_threadpool_size = job.cpu_budget
-        ds = ds.with_options(options).prefetch(tf.data.AUTOTUNE)
-        return ds.as_numpy_iterator()
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

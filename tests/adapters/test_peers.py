@@ -114,3 +114,17 @@ def test_a_fresh_iterator_restarts_the_seeded_stream(name, jobs, peer):
     again = _take(adapter, jobs["NLP-1"], 2)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a["inputs"], b["inputs"])
+
+
+def test_grain_rewinds_its_live_workers_instead_of_starting_new_ones(jobs, peer):
+    """A fresh iterator of a stochastic job (``mp_prefetch`` workers) restarts the same stream
+    from the same worker processes (Grain's ``set_state``), as persistent workers do for torch."""
+    import psutil
+
+    adapter = peer("grain")
+    first = _take(adapter, jobs["CV-1"], 2)
+    workers = {p.pid for p in psutil.Process().children(recursive=True)}
+    again = _take(adapter, jobs["CV-1"], 2)
+    assert workers and workers == {p.pid for p in psutil.Process().children(recursive=True)}
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a["image"], b["image"])
