@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
+from adapters import _formats
 from adapters.base import Adapter, Job
 from adapters.datarax_graph import build_pipeline, more_factories, train_between_batches, trains
 from scenarios import Scenario, Transform, Variant
@@ -163,7 +162,7 @@ def _source(job: Job, backend: str):
 
         return ParquetSource(ParquetSourceConfig(path=str(parquet_file(job))))
     if backend == "array_record":
-        return ArrayRecordSource(ArrayRecordSourceConfig(paths=str(_array_record_file(job))))
+        return ArrayRecordSource(ArrayRecordSourceConfig(paths=str(_formats.array_record_file(job))))
     return NpySource(NpySourceConfig(path=dict(job.data)))
 
 
@@ -179,27 +178,6 @@ def _ragged_source(job: Job):
         length_field=pad.kwargs["length_field"], bucket_size=pad.kwargs["bucket_size"],
         max_len=pad.kwargs["max_len"], pad_value=pad.kwargs["pad_value"],
     ))
-
-
-def _array_record_file(job: Job) -> Path:
-    """Converts the job's .npy fields once into one ArrayRecord file beside them (untimed set-up).
-
-    Written in a temporary folder then renamed, so a crash never leaves a file a later run trusts.
-    """
-    from datarax.sources import write_array_record
-
-    folder = Path(next(iter(job.data.values()))).parent / "datarax-array_record"
-    if not folder.is_dir():
-        tmp = Path(tempfile.mkdtemp(prefix=".datarax-array_record.", dir=folder.parent))
-        try:
-            write_array_record(tmp / "records.array_record", dict(job.arrays()))
-            tmp.rename(folder)
-        except OSError:
-            if not folder.is_dir():
-                raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return folder / "records.array_record"
 
 
 class DataraxAdapter(Adapter):
@@ -221,6 +199,10 @@ class DataraxAdapter(Adapter):
         if backend not in SUPPORTED_BACKENDS:
             return f"no datarax source for the {backend!r} backend (has: {', '.join(sorted(SUPPORTED_BACKENDS))})"
         return None
+
+    def prepare(self, job: Job) -> None:
+        """Writes IO-1's ArrayRecord or Parquet file once (the writers every loader shares)."""
+        _formats.prepare_backend(job)
 
     def _build(self, job: Job):
         source = _source(job, dict(job.variant.params).get("backend", "npy"))
