@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from scenarios import Transform
-from scenarios.reference import image, tabular, text
+from scenarios.reference import elementwise, image, tabular, text
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 CROP_UNIFORMS = 22  # 10 attempts × (area, aspect) + (top, left)
@@ -98,6 +98,9 @@ OPS: dict[str, tuple[int, Callable[..., Any]]] = {
     "normalize": (0, lambda x, u, *, scale, mean, std: image.normalize(x, mean, std, scale)),
     "shift_tokens": (0, lambda w, u: text.shift_tokens(w)),
     "standardize": (0, lambda x, u, *, mean, std: tabular.standardize(x, mean, std)),
+    "multiply": (0, lambda x, u, *, factor: elementwise.multiply(x, factor)),
+    "add": (0, lambda x, u, *, value: elementwise.add(x, value)),
+    "clip": (0, lambda x, u, *, low, high: elementwise.clip(x, low, high)),
 }
 
 

@@ -25,6 +25,7 @@ from adapters.base import Job
 
 ARRAY_RECORD_WRITE_OPTIONS = "group_size:1,uncompressed"  # one record per chunk: random reads
 PARQUET_ROW_GROUP = 1024
+CACHED_ROW_GROUPS = 8  # decoded row groups a reader keeps (datarax's ParquetSource default)
 SHAPES_KEY = b"datarax.shapes"
 _CHUNK = 4096  # rows serialized at a time: bounded memory
 
@@ -150,13 +151,66 @@ class ArrayRecordRecords(NpyRecords):
         return {**self.__dict__, "_source": None}
 
 
+class ParquetRecords(NpyRecords):
+    """Random access to the Parquet file of a job: ``gather(ids)`` decodes each row group it
+    touches (pyarrow) and keeps the last ``CACHED_ROW_GROUPS`` decoded, as datarax's
+    ``ParquetSource`` does by default. Pickles as the path; each process reads for itself."""
+
+    def __init__(self, path: Path | str):
+        import pyarrow.parquet as pq
+
+        self._path = str(path)
+        metadata = pq.ParquetFile(self._path).metadata
+        sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+        self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._shapes = parquet_shapes(Path(self._path))
+        self._file, self._decoded = None, {}
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def _row_group(self, index: int) -> dict[str, np.ndarray]:
+        if index in self._decoded:
+            self._decoded[index] = self._decoded.pop(index)  # most recently used last
+        else:
+            if self._file is None:
+                import pyarrow.parquet as pq
+
+                self._file = pq.ParquetFile(self._path)
+            self._decoded[index] = arrow_to_numpy(self._file.read_row_group(index), self._shapes)
+            while len(self._decoded) > CACHED_ROW_GROUPS:
+                del self._decoded[next(iter(self._decoded))]
+        return self._decoded[index]
+
+    def gather(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        ids = np.asarray(ids, np.int64)
+        groups = np.searchsorted(self._starts, ids, side="right") - 1
+        out: dict[str, np.ndarray] = {}
+        for group in np.unique(groups):
+            rows = np.flatnonzero(groups == group)
+            for name, values in self._row_group(int(group)).items():
+                if name not in out:
+                    out[name] = np.empty((len(ids), *values.shape[1:]), values.dtype)
+                out[name][rows] = values[ids[rows] - self._starts[group]]
+        return out
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        return {k: v[0] for k, v in self.gather(np.array([index])).items()}
+
+    def __getstate__(self):
+        return {**self.__dict__, "_file": None, "_decoded": {}}
+
+
 def records(job: Job, array_record_source: type | None = None) -> NpyRecords:
-    """Random access to the job's records through its backend (``npy``, ``memory``, ``array_record``);
+    """Random access to the job's records through its backend (``npy``, ``memory``, ``array_record``,
+    ``parquet``);
     ``array_record_source`` is the loader's own ArrayRecord data source class, if it has one."""
     if job.backend == "array_record":
         return ArrayRecordRecords(array_record_file(job), array_record_source)
+    if job.backend == "parquet":
+        return ParquetRecords(parquet_file(job))
     if job.backend not in ("npy", "memory"):
-        raise ValueError(f"no random-access records for the {job.backend!r} backend; valid: npy, memory, array_record")
+        raise ValueError(f"no records for the {job.backend!r} backend; valid: npy, memory, array_record, parquet")
     return NpyRecords(job.data, in_memory=job.backend == "memory")
 
 

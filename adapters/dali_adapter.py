@@ -6,7 +6,7 @@ flag a per-sample ``coin_flip``), ``normalize`` with per-column mean/stddev, and
 token shifts. ``device_id=None`` runs DALI without a GPU (the only CPU-only mode DALI 2.x
 accepts); on a GPU machine the same graph would move to ``device="gpu"``. The pipeline is
 built per iterator, so a fresh iterator restarts the same seeded stream. The external source
-reads IO-1's memory-mapped, in-RAM or ArrayRecord records (one batched read per batch).
+reads IO-1's memory-mapped, in-RAM, ArrayRecord or Parquet records (one batched read per batch).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from adapters import _formats
 from adapters._records import NpyRecords, id_batches
 from adapters.base import Job, LibraryAdapter
 
-SUPPORTED = frozenset({"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize"})
+SUPPORTED = frozenset(
+    {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize", "multiply", "add", "clip"}
+)
 
 
 def _batches(records: NpyRecords, fields: list[str], job: Job):
@@ -31,6 +33,8 @@ def _batches(records: NpyRecords, fields: list[str], job: Job):
 
 def _graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
     """Applies the scenario's transforms to the named DataNodes with DALI operators."""
+    from nvidia.dali import math as dmath
+
     mirror = None  # a pending flip, fused into the following normalize when there is one
     for t in job.scenario.transforms(job.variant):
         kw, x = t.kwargs, nodes.pop(t.field)
@@ -56,6 +60,12 @@ def _graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
         elif t.name == "shift_tokens":
             nodes.update(inputs=x[:-1], targets=x[1:])
             continue
+        elif t.name in ("multiply", "add"):  # DALI's arithmetic operators, in float32
+            operand = types.Constant(np.float32(kw["factor" if t.name == "multiply" else "value"]))
+            x = fn.cast(x, dtype=types.FLOAT)
+            x = x * operand if t.name == "multiply" else x + operand
+        elif t.name == "clip":
+            x = dmath.clamp(fn.cast(x, dtype=types.FLOAT), np.float32(kw["low"]), np.float32(kw["high"]))
         nodes[t.field] = x
     if mirror is not None:
         field = next(t.field for t in job.scenario.transforms(job.variant) if t.name == "random_horizontal_flip")
@@ -67,8 +77,7 @@ class DaliAdapter(LibraryAdapter):
     name = "dali"
     library, distribution = "nvidia.dali", "nvidia-dali-cuda120"
     ops, ops_kind = SUPPORTED, "DALI operator"
-    backends = frozenset({"npy", "memory", "array_record"})
-    backend_reasons = {"parquet": "DALI has no Parquet reader"}
+    backends = frozenset({"npy", "memory", "array_record", "parquet"})
 
     def prepare(self, job: Job) -> None:
         _formats.prepare_backend(job)

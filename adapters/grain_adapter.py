@@ -9,7 +9,9 @@ the batch sampler every other peer uses. The transforms run with per-record rand
 data already in memory). Record-by-record (stochastic) work runs in ``job.cpu_budget`` worker
 processes (``mp_prefetch``), started once per job; cheap vectorized work stays in-process,
 where Grain is faster than paying for shared-memory transfer. IO-1's ArrayRecord backend reads
-through ``grain.sources.ArrayRecordDataSource`` (one batched ``__getitems__``).
+through ``grain.sources.ArrayRecordDataSource`` (one batched ``__getitems__``); its Parquet file
+through a random-access source over pyarrow row groups (Grain's own ``ParquetIterDataset``
+only streams, so it cannot serve a global shuffle).
 """
 
 from __future__ import annotations
@@ -54,11 +56,7 @@ def _rewound(iterator, start) -> Iterator[dict[str, Any]]:
 class GrainAdapter(LibraryAdapter):
     name = library = "grain"
     ops = OPS
-    backends = frozenset({"npy", "memory", "array_record"})
-    backend_reasons = {
-        "parquet": "Grain reads Parquet only as a stream (grain.experimental.ParquetIterDataset): "
-        "no random access by record id, so no global shuffle like its other sources",
-    }
+    backends = frozenset({"npy", "memory", "array_record", "parquet"})
 
     def prepare(self, job: Job) -> None:
         _formats.prepare_backend(job)

@@ -5,7 +5,7 @@ thread-based, which pays off when stages release the GIL; record-by-record Pytho
 (random crops) does not, so there the stage runs in a process pool of ``job.cpu_budget``
 workers (SPDL's documented ``executor=`` escape hatch); vectorized work stays on threads.
 Random parameters are keyed by (seed, epoch, record id). The work stage reads IO-1's
-memory-mapped, in-RAM or ArrayRecord records.
+memory-mapped, in-RAM, ArrayRecord or Parquet records.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ def _load(records: NpyRecords, transform: RecordTransform, item: tuple[int, np.n
 class SpdlAdapter(LibraryAdapter):
     name = library = "spdl"
     ops = OPS
-    backends = frozenset({"npy", "memory", "array_record"})
-    backend_reasons = {"parquet": "SPDL has no Parquet reader"}
+    backends = frozenset({"npy", "memory", "array_record", "parquet"})
 
     def __init__(self):
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None

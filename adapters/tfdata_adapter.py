@@ -19,7 +19,9 @@ from adapters.base import Job, LibraryAdapter
 from scenarios import Transform
 from scenarios.reference import STOCHASTIC
 
-SUPPORTED = frozenset({"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize"})
+SUPPORTED = frozenset(
+    {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize", "multiply", "add", "clip"}
+)
 
 
 def _tf():
@@ -85,6 +87,12 @@ def _batch_op(tf, t: Transform):
         return lambda x: (tf.cast(x, tf.float32) - mean) / std
     if t.name == "shift_tokens":
         return lambda w: {"inputs": w[:, :-1], "targets": w[:, 1:]}
+    if t.name == "multiply":
+        return lambda x: tf.cast(x, tf.float32) * kw["factor"]
+    if t.name == "add":
+        return lambda x: tf.cast(x, tf.float32) + kw["value"]
+    if t.name == "clip":
+        return lambda x: tf.clip_by_value(tf.cast(x, tf.float32), kw["low"], kw["high"])
     raise ValueError(f"{t.name} is not a deterministic transform")
 
 

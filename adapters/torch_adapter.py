@@ -8,7 +8,8 @@ epoch, so the result does not depend on the worker count. Per-record work runs i
 ``job.cpu_budget`` persistent worker processes; cheap vectorized work (no random transform)
 runs in-process (``num_workers=0``), which the PyTorch docs' own guidance favours for
 in-memory data. IO-1's backends: the dataset reads memory-mapped files, arrays loaded into RAM,
-or the ArrayRecord file (array_record's random-access source, one batched read per batch).
+or the ArrayRecord file (array_record's random-access source, one batched read per batch) or
+the Parquet file (row groups decoded by pyarrow).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from adapters.base import Job, LibraryAdapter
 from scenarios import Transform
 
 UNIFORMS = {"random_resized_crop": 22, "random_horizontal_flip": 1}
-SUPPORTED = frozenset({*UNIFORMS, "normalize", "shift_tokens", "standardize"})
+SUPPORTED = frozenset({*UNIFORMS, "normalize", "shift_tokens", "standardize", "multiply", "add", "clip"})
 
 
 def _apply(torch, t: Transform, value, u):
@@ -41,6 +42,12 @@ def _apply(torch, t: Transform, value, u):
         return (value.float() - torch.tensor(kw["mean"])) / torch.tensor(kw["std"])
     if t.name == "shift_tokens":
         return {"inputs": value[:, :-1], "targets": value[:, 1:]}
+    if t.name == "multiply":
+        return value.float() * kw["factor"]
+    if t.name == "add":
+        return value.float() + kw["value"]
+    if t.name == "clip":
+        return value.float().clamp(kw["low"], kw["high"])
     raise ValueError(f"no torch implementation of {t.name!r}")
 
 
@@ -76,8 +83,7 @@ class Records:
 class TorchAdapter(LibraryAdapter):
     name = library = "torch"
     ops, ops_kind = SUPPORTED, "torch implementation"
-    backends = frozenset({"npy", "memory", "array_record"})
-    backend_reasons = {"parquet": "PyTorch has no Parquet reader of its own"}
+    backends = frozenset({"npy", "memory", "array_record", "parquet"})
 
     def prepare(self, job: Job) -> None:
         _formats.prepare_backend(job)

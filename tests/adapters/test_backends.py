@@ -19,12 +19,12 @@ SCENARIO = get_scenario("IO-1")
 VARIANTS = {"npy": "small", "memory": "small-memory", "array_record": "small-array_record", "parquet": "small-parquet"}
 # What each peer reads; every other backend must be declined with its reason.
 READS = {
-    "grain": {"npy", "memory", "array_record"},
+    "grain": {"npy", "memory", "array_record", "parquet"},
     "tfdata": {"npy", "memory"},
-    "torch": {"npy", "memory", "array_record"},
-    "dali": {"npy", "memory", "array_record"},
+    "torch": {"npy", "memory", "array_record", "parquet"},
+    "dali": {"npy", "memory", "array_record", "parquet"},
     "ray": {"npy", "memory", "array_record", "parquet"},
-    "spdl": {"npy", "memory", "array_record"},
+    "spdl": {"npy", "memory", "array_record", "parquet"},
     "jax_dataloader": {"npy", "memory"},
     "hf_datasets": {"npy", "memory", "parquet"},
     "webdataset": {"npy"},
@@ -85,7 +85,8 @@ def test_the_shared_files_hold_the_stored_records(root):
     path = _formats.parquet_file(job)
     assert pq.ParquetFile(path).metadata.num_row_groups == 8192 // _formats.PARQUET_ROW_GROUP
     from_parquet = _formats.arrow_to_numpy(pq.read_table(path).take(ids), _formats.parquet_shapes(path))
-    for got in (from_array_record, from_parquet):
+    from_parquet_records = _formats.ParquetRecords(path).gather(ids)
+    for got in (from_array_record, from_parquet, from_parquet_records):
         assert set(got) == set(stored)
         for name, column in stored.items():
             assert got[name].dtype == column.dtype

@@ -128,3 +128,15 @@ def test_grain_rewinds_its_live_workers_instead_of_starting_new_ones(jobs, peer)
     assert workers and workers == {p.pid for p in psutil.Process().children(recursive=True)}
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a["image"], b["image"])
+
+
+@pytest.mark.parametrize("name", ["grain", "tfdata", "torch", "dali"])
+def test_chain_ops_are_conformant_on_pc1(name, peer, tmp_path_factory):
+    """PC-1's multiply/add/clip chain, in each loader's own ops (NumPy for grain), row-exact."""
+    scenario = get_scenario("PC-1")
+    paths, _ = ensure_data(scenario, scenario.variant("small"), seed=0, root=tmp_path_factory.mktemp("pc1"))
+    job = Job("PC-1", "small", paths, seed=0, cpu_budget=2)
+    adapter = peer(name)
+    assert adapter.supports(scenario, job.variant) is None
+    for batch in _take(adapter, job, 2):
+        assert scenario.check_batch(job.variant, batch, job.arrays()) is None
