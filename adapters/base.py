@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib
 import importlib.metadata
 import importlib.util
 from typing import Any, Callable, ClassVar, Collection, Iterator, Mapping
@@ -95,8 +96,8 @@ class LibraryAdapter(Adapter):
     cache follow from class attributes.
 
     ``available()`` checks that the modules are installed without importing them (listing
-    adapters stays fast); a library that is installed but fails to import fails its cells
-    with the import error.
+    adapters stays fast); ``load()`` imports them, before the cell's clocks, and a library that
+    is installed but fails to import makes the cell unavailable with the import error.
     """
 
     library: ClassVar[str]  # the module the loader is imported as
@@ -123,6 +124,12 @@ class LibraryAdapter(Adapter):
             if not found:
                 return f"{module} is not installed (no module {module!r} on the path)"
         return None
+
+    def load(self) -> None:
+        """Imports the library; the harness calls it before any clock starts, as datarax's own
+        import happens before its clocks (raises ImportError when it is installed but broken)."""
+        for module in (self.library, *self.requires):
+            importlib.import_module(module)
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
         from adapters._records import unsupported

@@ -34,6 +34,9 @@ class JaxDataloaderAdapter(LibraryAdapter):
     ops = OPS
     backend_reasons = {"array_record": _ARRAYS_ONLY.format("ArrayRecord"), "parquet": _ARRAYS_ONLY.format("Parquet")}
 
+    def load(self) -> None:
+        _jdl()
+
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         jdl = _jdl()
         variant = job.variant

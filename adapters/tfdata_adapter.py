@@ -114,6 +114,9 @@ class TfDataAdapter(LibraryAdapter):
         except PackageNotFoundError:  # the full build instead of the CPU one
             return version("tensorflow")
 
+    def load(self) -> None:
+        _tf()
+
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         return self.cached(job, lambda: self._dataset(job)).as_numpy_iterator()
 

@@ -55,6 +55,10 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     if reason:
         return {**outcome, "status": "unavailable", "reason": reason}
     outcome["adapter_version"] = adapter.version()
+    try:  # the loader library's import, before any clock (datarax is imported by version())
+        getattr(adapter, "load", lambda: None)()
+    except ImportError as e:
+        return {**outcome, "status": "unavailable", "reason": f"installed but not importable: {e}"}
     job = Job(**spec["job"])
     scenario, variant = job.scenario, job.variant
     reason = adapter.supports(scenario, variant)
