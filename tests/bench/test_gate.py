@@ -100,7 +100,7 @@ def test_settings_come_from_the_profile_and_the_command_line(tmp_path):
     assert gate_config(run, p_threshold=0.01, mode="absolute").p_threshold == 0.01
     with pytest.raises(ProfileError, match="cannot also be a target"):
         gate_config(run, reference=TARGET)
-    assert load_profile("ci_cpu").gate == GateConfig()
+    assert load_profile("ci_cpu").gate == GateConfig(reference="grain")  # datarax ÷ Grain of the same run
     assert load_profile("ci_cpu").repetitions >= 7  # else p < 0.002 is out of reach
     bad = tmp_path / "bad.toml"
     text = (sleep_run(1.0) / "run.json").read_text()
