@@ -8,10 +8,9 @@ import numpy as np
 
 from scenarios.base import FieldSpec, Scenario, Transform, Variant
 from scenarios.checks import first_mismatch, stored_rows
-from scenarios.graph import ramp_images
 from scenarios.reference import apply_transforms
 from scenarios.reference.image import IMAGENET_MEAN, IMAGENET_STD
-from scenarios.vision import ImageClassification
+from scenarios.vision import ImageClassification, ramp_images
 
 
 def _variant(name, records, batch, size, iterations, store):

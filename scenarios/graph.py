@@ -9,25 +9,9 @@ from scenarios.base import FieldSpec, Scenario, Transform, Variant
 from scenarios.checks import first_mismatch, horizontal_flip_rate, stored_rows
 from scenarios.reference import apply_transforms
 from scenarios.reference.image import IMAGENET_MEAN, IMAGENET_STD
-from scenarios.vision import ImageClassification
+from scenarios.vision import ImageClassification, ramp_images
 
 _SIZES = {"small": (4096, 128, 32, 32), "medium": (20000, 128, 128, 112), "large": (50000, 256, 256, 224)}
-
-
-def ramp_images(rng: np.random.Generator, count: int, size: int, chunk: int = 1024) -> np.ndarray:
-    """uint8 [count, size, size, 3]: a random colour plus a random ramp (the sign of its
-    left-to-right slope shows a horizontal flip) plus noise, like CV-1's; made in chunks in
-    int16, so memory stays near the output's size."""
-    out = np.empty((count, size, size, 3), np.uint8)
-    yy, xx = np.meshgrid(np.arange(size, dtype=np.int16), np.arange(size, dtype=np.int16), indexing="ij")
-    for start in range(0, count, chunk):
-        n = min(chunk, count - start)
-        base = rng.integers(0, 256, size=(n, 1, 1, 3), dtype=np.int16)
-        slope = rng.integers(-3, 4, size=(n, 1, 1, 2), dtype=np.int16)
-        ramp = slope[..., :1] * yy[None, :, :, None] + slope[..., 1:] * xx[None, :, :, None]
-        noise = rng.integers(-8, 9, size=(n, size, size, 3), dtype=np.int16)
-        out[start:start + n] = np.clip(base + ramp + noise, 0, 255)
-    return out
 
 
 def _binomial_problem(field: str, applied: np.ndarray, p: float, what: str) -> str | None:

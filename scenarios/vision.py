@@ -8,6 +8,23 @@ from scenarios.base import FieldSpec, Scenario, Transform, Variant
 from scenarios.reference.image import IMAGENET_MEAN, IMAGENET_STD
 
 
+def ramp_images(rng: np.random.Generator, count: int, size: int, chunk: int = 1024) -> np.ndarray:
+    """uint8 [count, size, size, 3]: a random colour plus a random ramp (the sign of its
+    left-to-right slope shows a horizontal flip) plus noise: smooth gradients, so resampling
+    errors show up, unlike pure noise. Made in chunks in int16, so memory stays near the
+    output's size (CV-1 medium is 1 GB of uint8)."""
+    out = np.empty((count, size, size, 3), np.uint8)
+    yy, xx = np.meshgrid(np.arange(size, dtype=np.int16), np.arange(size, dtype=np.int16), indexing="ij")
+    for start in range(0, count, chunk):
+        n = min(chunk, count - start)
+        base = rng.integers(0, 256, size=(n, 1, 1, 3), dtype=np.int16)
+        slope = rng.integers(-3, 4, size=(n, 1, 1, 2), dtype=np.int16)
+        ramp = slope[..., :1] * yy[None, :, :, None] + slope[..., 1:] * xx[None, :, :, None]
+        noise = rng.integers(-8, 9, size=(n, size, size, 3), dtype=np.int16)
+        out[start:start + n] = np.clip(base + ramp + noise, 0, 255)
+    return out
+
+
 class ImageClassification(Scenario):
     """CV-1: uint8 HWC images + labels → RandomResizedCrop → HFlip → /255 → Normalize."""
 
@@ -42,16 +59,8 @@ class ImageClassification(Scenario):
 
     def generate(self, variant, seed):
         rng = np.random.default_rng([seed, 1])
-        size = variant.param("image_size")
-        n = variant.num_records
-        # Smooth gradients plus noise: resampling errors show up, unlike pure noise.
-        yy, xx = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
-        base = rng.integers(0, 256, size=(n, 1, 1, 3))
-        slope = rng.integers(-3, 4, size=(n, 1, 1, 2))
-        ramp = slope[..., :1] * yy[None, :, :, None] + slope[..., 1:] * xx[None, :, :, None]
-        noise = rng.integers(-8, 9, size=(n, size, size, 3))
-        images = np.clip(base + ramp + noise, 0, 255).astype(np.uint8)
-        labels = rng.integers(0, variant.param("classes"), size=n).astype(np.int32)
+        images = ramp_images(rng, variant.num_records, variant.param("image_size"))
+        labels = rng.integers(0, variant.param("classes"), size=variant.num_records).astype(np.int32)
         return {"image": images, "label": labels}
 
     def check_values(self, variant, batch):
