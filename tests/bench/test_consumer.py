@@ -66,3 +66,30 @@ def test_consumer_step_ms_is_validated(tmp_path, capsys):
     assert profile.consumer_step_ms == 25.0 and profile.to_dict()["consumer_step_ms"] == 25.0
     assert main(["run", "--profile", "ci_cpu", "--consumer-step-ms", "-1"]) == 2
     assert "consumer_step_ms" in capsys.readouterr().out
+
+
+def test_a_batch_sharded_over_devices_is_read_in_place_and_the_step_stays_on_one_device():
+    """With 8 forced host devices, the simulated model is the same size for a sharded batch as
+    for an unsharded one: its matmuls stay on one device instead of following the batch's
+    placement (replicated 8 ways over 2 cores, they needed ~8x fewer iterations)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import jax, numpy as np
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+        from bench.consumer import ConsumerStep
+        mesh = Mesh(np.array(jax.devices()), ("data",))
+        rows = np.ones((64, 256), np.float32)
+        sharded = ConsumerStep.calibrated(0.02, {"x": jax.device_put(rows, NamedSharding(mesh, P("data")))})
+        single = ConsumerStep.calibrated(0.02, {"x": jax.device_put(rows, jax.devices()[0])})
+        print(len(jax.devices()), sharded.iterations, single.iterations)
+    """)
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240, cwd=root)
+    assert out.returncode == 0, out.stderr[-2000:]
+    devices, sharded, single = map(int, out.stdout.split())
+    assert devices == 8 and single > 0 and 0.5 <= sharded / single <= 2.0
