@@ -101,3 +101,19 @@ def test_summarize_is_steady_state_median_over_repetitions():
     assert m["ttfb_s"] == 2.0 and m["ttfb_warm_s"] == 2.0 and m["ttfb_warm_s_by_repetition"] == [1.0, 2.0, 3.0]
     assert m["latency_p50_s"] == 0.5 and m["latency_samples"] == 6
     assert m["cpu_s_per_element"] == pytest.approx(9.0 / 90)
+
+
+def test_cpu_seconds_cover_the_timed_repetitions_not_the_collection_between_them(monkeypatch):
+    """A fake CPU clock advancing 1 s per batch and 100 s per gc.collect(): only the batches count."""
+    clock = [0.0]
+
+    def collect():
+        clock[0] += 100.0
+
+    def batch(i):
+        clock[0] += 1.0
+        return {"x": np.zeros((2, 3), np.float32)}
+
+    monkeypatch.setattr("bench.measure.gc.collect", collect)
+    raw = _measure(Loader(batch), cpu_clock=lambda: clock[0])
+    assert raw["cpu_seconds"] == 3 * 5  # 3 repetitions of 5 batches
