@@ -206,9 +206,9 @@ class DataraxAdapter(Adapter):
 
     def _build(self, job: Job):
         source = _source(job, dict(job.variant.params).get("backend", "npy"))
-        # The graph scenarios (views, Cache, Rebatch, mesh) shape the stages; time_stages: next()
-        # waits for the step (the harness waits for the batch right after anyway), so the
-        # record's per-stage breakdown includes the compiled step.
+        # The graph scenarios (views, Cache, Rebatch, mesh) shape the stages. Steps are not
+        # waited for inside next() (time_stages off): waiting would stop XLA computing the
+        # chunks dispatched ahead while the harness reads the current batch.
         return build_pipeline(job, lambda seed: _stages(job, seed), source, self._cache_dir)
 
     def _cache_dir(self) -> Path:
