@@ -1,8 +1,8 @@
 """Two sets of results compared cell by cell, with statistics that survive a noisy machine.
 
 A cell is ``(scenario, variant, adapter)``. Its samples are the per-repetition elements/s
-(each repetition is a fresh iterator, so repetitions are the independent draws; per-batch
-latencies within one repetition are not). In *relative* mode each sample is divided by the
+(each repetition is a window of N consecutive batches of the warmed-up iterator, so the
+repetitions are the draws; per-batch latencies within one window are not). In *relative* mode each sample is divided by the
 median of the reference adapter's repetitions in the same run, so a uniformly slower machine
 cancels out; the median keeps one hiccup of the reference out of every sample, and the
 bootstrap resamples the reference too, so its uncertainty shows in the interval.
@@ -123,7 +123,7 @@ def repetition_throughput(record: dict[str, Any]) -> np.ndarray:
     reps = (record.get("metrics") or {}).get("elements_per_s_by_repetition")
     if reps is None:
         latencies = (record.get("samples") or {}).get("batch_latency_s") or []
-        reps = [record["batch_size"] * (len(rep) - 1) / sum(rep[1:]) for rep in latencies if len(rep) > 1]
+        reps = [record["batch_size"] * len(rep) / sum(rep) for rep in latencies if rep]  # whole windows
     return np.asarray(reps, dtype=float)
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 Check = Callable[[Mapping[str, np.ndarray]], "str | None"]
+WARM_OPENS = 3  # fresh iterators opened after the windows to time a warm first batch
 
 
 class NonConformant(Exception):
@@ -82,15 +83,15 @@ def measure(
     repetitions: int,
     cpu_clock: Callable[[], float],
 ) -> dict[str, Any]:
-    """Warm-up on one iterator, then ``repetitions`` fresh iterators of ``batches`` batches.
+    """One iterator: its first batch, warm-up, then ``repetitions`` consecutive windows of
+    ``batches`` batches; then ``WARM_OPENS`` fresh iterators, each to its first batch.
 
     ``check(host_batch) -> problem | None`` runs on the first batch, untimed; a problem, or a
     later batch whose fields, shapes or dtypes differ, raises :class:`NonConformant` (unless
     only non-leading sizes differ and that batch passes ``check`` too: see :func:`same_layout`).
     Returns raw samples: cold time to first batch (open + first batch, compilation and
-    worker start-up included), per-repetition per-batch latencies (the first of each is that
-    repetition's warm time to first batch), bytes per batch, and CPU seconds of the process
-    tree over the repetitions' timed spans (the garbage collection between them excluded).
+    worker start-up included), per-window per-batch latencies, warm times to first batch,
+    bytes per batch, and CPU seconds of the process tree over the windows.
     """
     start = time.perf_counter()
     iterator = open_iterator()
@@ -106,25 +107,25 @@ def measure(
     del first
     for _ in range(warmup_batches - 1):
         materialize(_next(iterator))
-    _close(iterator)
-    del iterator
 
+    # Timed windows: consecutive stretches of one warmed-up iterator. A fresh iterator per
+    # window would hide each loader's prefetch (workers, chunks dispatched ahead) inside its
+    # first batch, and loaders that run further ahead would hide more.
+    gc.collect()  # the set-up's garbage is not the windows' cost
+    before = _stage_times(iterator)  # the first batch's compilation is not the windows' either
     latencies: list[list[float]] = []
     bytes_per_batch = 0
-    stages: dict[str, float] = {}
     cpu_seconds = 0.0
     for _ in range(repetitions):
-        gc.collect()  # the previous repetition's garbage is not this one's cost (nor its CPU)
         rep: list[float] = []
         cpu_start = cpu_clock()
         previous = time.perf_counter()
-        iterator = open_iterator()
         for _ in range(batches):
             batch = _next(iterator)
             _, bytes_per_batch = materialize(batch)
             now = time.perf_counter()
             rep.append(now - previous)
-            previous = now  # back to back: the latencies of a repetition add up to its wall time
+            previous = now  # back to back: the latencies of a window add up to its wall time
             if signature(batch) not in accepted:  # checked untimed: the next latency starts after
                 problem = (check(to_host(batch)) if same_layout(signature(batch), expected)
                            else "its fields, ranks, dtypes or batch size differ")
@@ -133,19 +134,30 @@ def measure(
                     raise NonConformant(f"a timed batch has {signature(batch)}, the first had {expected}: {problem}")
                 accepted.add(signature(batch))
                 previous = time.perf_counter()
-        cpu_seconds += cpu_clock() - cpu_start  # the repetition's timed span: open + batches
-        for name, value in _stage_times(iterator).items():
-            stages[name] = stages.get(name, 0.0) + value
-        _close(iterator)
-        del iterator, batch
+        cpu_seconds += cpu_clock() - cpu_start  # the window's span, read at its edges
         latencies.append(rep)
+    stages = {name: value - before.get(name, 0.0) for name, value in _stage_times(iterator).items()}
+    _close(iterator)
+    del iterator, batch
     return {
         "ttfb_cold_s": ttfb_cold,
+        "ttfb_warm_s": [_time_to_first_batch(open_iterator) for _ in range(WARM_OPENS)],
         "latencies_s": latencies,
         "bytes_per_batch": bytes_per_batch,
         "cpu_seconds": cpu_seconds,
         "stage_times": stages,
     }
+
+
+def _time_to_first_batch(open_iterator: Callable[[], Iterator]) -> float:
+    """A fresh iterator's wait for its first batch, once set-up and compilation are done."""
+    gc.collect()
+    start = time.perf_counter()
+    iterator = open_iterator()
+    materialize(_next(iterator))
+    seconds = time.perf_counter() - start
+    _close(iterator)
+    return seconds
 
 
 def _stage_times(iterator: Iterator) -> dict[str, float]:
@@ -158,12 +170,12 @@ def _stage_times(iterator: Iterator) -> dict[str, float]:
 def summarize(raw: dict[str, Any], batch_size: int) -> dict[str, Any]:
     """Metrics from raw samples.
 
-    Throughput is steady state: each repetition's first batch (its time to first batch) is
-    excluded, and the median over repetitions is reported next to every repetition's value.
-    Latency percentiles pool the steady-state batches of every repetition.
+    Throughput is steady state: every timed window is a stretch of one warmed-up iterator, and
+    the median over windows is reported next to every window's value. Latency percentiles pool
+    the batches of every window.
     """
     reps = raw["latencies_s"]
-    steady = [np.asarray(rep[1:]) for rep in reps]
+    steady = [np.asarray(rep) for rep in reps]
     per_rep_eps = [batch_size * len(s) / s.sum() for s in steady]
     pooled = np.concatenate(steady)
     elements = batch_size * sum(len(rep) for rep in reps)
@@ -174,7 +186,7 @@ def summarize(raw: dict[str, Any], batch_size: int) -> dict[str, Any]:
         "bytes_per_s": eps / batch_size * raw["bytes_per_batch"],
         "bytes_per_batch": raw["bytes_per_batch"],
         "ttfb_s": raw["ttfb_cold_s"],
-        "ttfb_warm_s": float(np.median([rep[0] for rep in reps])),
+        "ttfb_warm_s": float(np.median(raw["ttfb_warm_s"])),
         "latency_mean_s": float(pooled.mean()),
         "latency_p50_s": float(np.percentile(pooled, 50)),
         "latency_p95_s": float(np.percentile(pooled, 95)),
@@ -183,7 +195,7 @@ def summarize(raw: dict[str, Any], batch_size: int) -> dict[str, Any]:
         "cpu_seconds": raw["cpu_seconds"],
         "cpu_s_per_element": raw["cpu_seconds"] / elements,
         "elements_per_s_by_repetition": per_rep_eps,
-        "ttfb_warm_s_by_repetition": [float(rep[0]) for rep in reps],
+        "ttfb_warm_s_by_repetition": [float(t) for t in raw["ttfb_warm_s"]],
         **_per_batch_stages(raw.get("stage_times") or {}),
     }
 

@@ -44,12 +44,17 @@ def _measure(loader, check=lambda batch: None, **kw):
     return measure(loader.open, check=check, **{**settings, **kw})
 
 
-def test_materialization_is_inside_the_timed_region_and_every_repetition_opens_afresh():
-    loader = Loader(lambda i: {"x": SlowDeviceArray(np.zeros((8, 4), np.float32), 0.01)})
+def test_windows_are_consecutive_batches_of_one_iterator_and_materialization_is_timed():
+    loader = Loader(lambda i: {"x": SlowDeviceArray(np.full((8, 4), i, np.float32), 0.01)})
+    yielded = []
+    loader.make_batch = (lambda make: lambda i: yielded.append(i) or make(i))(loader.make_batch)
     raw = _measure(loader)
-    assert loader.opened == 1 + 3  # warm-up iterator, then one per repetition
+    assert loader.opened == 1 + 3  # the measured iterator, then three warm first batches
+    # first batch + 1 more warm-up + 3 windows x 5 from the first iterator, then 0 from each fresh one
+    assert yielded == list(range(1 + 1 + 3 * 5)) + [0, 0, 0]
     assert [len(rep) for rep in raw["latencies_s"]] == [5, 5, 5]
     assert min(min(rep) for rep in raw["latencies_s"]) >= 0.01
+    assert len(raw["ttfb_warm_s"]) == 3 and min(raw["ttfb_warm_s"]) >= 0.01
     assert raw["bytes_per_batch"] == 8 * 4 * 4 and raw["ttfb_cold_s"] >= 0.01
 
 
@@ -91,16 +96,17 @@ def test_materialize_counts_elements_and_bytes():
 def test_summarize_is_steady_state_median_over_repetitions():
     raw = {
         "ttfb_cold_s": 2.0,
-        "latencies_s": [[1.0, 0.5, 0.5], [2.0, 0.25, 0.25], [3.0, 0.5, 0.5]],
+        "ttfb_warm_s": [1.0, 2.0, 3.0],
+        "latencies_s": [[0.5, 0.5], [0.25, 0.25], [0.5, 0.5]],
         "bytes_per_batch": 1000,
         "cpu_seconds": 9.0,
     }
     m = summarize(raw, batch_size=10)
-    assert m["elements_per_s_by_repetition"] == [20.0, 40.0, 20.0]
+    assert m["elements_per_s_by_repetition"] == [20.0, 40.0, 20.0]  # every batch of a window counts
     assert m["elements_per_s"] == 20.0 and m["batches_per_s"] == 2.0 and m["bytes_per_s"] == 2000.0
     assert m["ttfb_s"] == 2.0 and m["ttfb_warm_s"] == 2.0 and m["ttfb_warm_s_by_repetition"] == [1.0, 2.0, 3.0]
     assert m["latency_p50_s"] == 0.5 and m["latency_samples"] == 6
-    assert m["cpu_s_per_element"] == pytest.approx(9.0 / 90)
+    assert m["cpu_s_per_element"] == pytest.approx(9.0 / 60)  # 3 windows x 2 batches x 10
 
 
 def test_cpu_seconds_cover_the_timed_repetitions_not_the_collection_between_them(monkeypatch):
