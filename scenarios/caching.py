@@ -10,7 +10,7 @@ from scenarios.base import FieldSpec, Scenario, Transform, Variant
 from scenarios.checks import first_mismatch, stored_rows
 from scenarios.reference import apply_transforms
 from scenarios.reference.image import IMAGENET_MEAN, IMAGENET_STD
-from scenarios.vision import ImageClassification, ramp_images
+from scenarios.vision import ImageClassification, indexed_ramp_images
 
 
 def _variant(name, records, batch, size, iterations, store):
@@ -54,9 +54,7 @@ class CachedTransform(Scenario):
         )
 
     def generate(self, variant, seed):
-        rng = np.random.default_rng([seed, 47])
-        return {"image": ramp_images(rng, variant.num_records, variant.param("image_size")),
-                "index": np.arange(variant.num_records, dtype=np.int32)}
+        return indexed_ramp_images(np.random.default_rng([seed, 47]), variant)
 
     def check_rows(self, variant, batch, inputs):
         rows, problem = stored_rows(batch, inputs)

@@ -9,7 +9,7 @@ from scenarios.base import FieldSpec, Scenario, Transform, Variant
 from scenarios.checks import first_mismatch, horizontal_flip_rate, stored_rows
 from scenarios.reference import apply_transforms
 from scenarios.reference.image import IMAGENET_MEAN, IMAGENET_STD
-from scenarios.vision import ImageClassification, ramp_images
+from scenarios.vision import ImageClassification, indexed_ramp_images
 
 _SIZES = {"small": (4096, 128, 32, 32), "medium": (20000, 128, 128, 112), "large": (50000, 256, 256, 224)}
 
@@ -51,9 +51,7 @@ class TwoViews(Scenario):
         return self._images.transforms(variant)
 
     def generate(self, variant, seed):
-        rng = np.random.default_rng([seed, 45])
-        return {"image": ramp_images(rng, variant.num_records, variant.param("image_size")),
-                "index": np.arange(variant.num_records, dtype=np.int32)}
+        return indexed_ramp_images(np.random.default_rng([seed, 45]), variant)
 
     def check_rows(self, variant, batch, inputs):
         rows, problem = stored_rows(batch, inputs)

@@ -25,6 +25,13 @@ def ramp_images(rng: np.random.Generator, count: int, size: int, chunk: int = 10
     return out
 
 
+def indexed_ramp_images(rng: np.random.Generator, variant: Variant) -> dict[str, np.ndarray]:
+    """``ramp_images`` of the variant's size plus a pass-through ``index`` field (row ids), for
+    scenarios whose checks recompute each row's reference from the stored inputs."""
+    return {"image": ramp_images(rng, variant.num_records, variant.param("image_size")),
+            "index": np.arange(variant.num_records, dtype=np.int32)}
+
+
 class ImageClassification(Scenario):
     """CV-1: uint8 HWC images + labels → RandomResizedCrop → HFlip → /255 → Normalize."""
 
