@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from bench.measure import _close, _next, materialize
+from bench.measure import _close, _next, materialize, wait_ready
 
 MATRIX = 256
 CALIBRATION_TRIALS = 7
@@ -110,7 +110,7 @@ def run_consumer(
         for _ in range(batches):
             start = time.perf_counter()
             batch = _next(iterator)
-            materialize(batch)
+            wait_ready(batch)
             ready = time.perf_counter()
             step(batch)
             rep_wait.append(ready - start)

@@ -1,11 +1,12 @@
 """The measurement loop in-process: what is timed, how often iterators open, what stops a cell."""
 
+import itertools
 import time
 
 import numpy as np
 import pytest
 
-from bench.measure import NonConformant, materialize, measure, summarize
+from bench.measure import NonConformant, materialize, measure, summarize, wait_ready
 
 
 class SlowDeviceArray:
@@ -91,6 +92,29 @@ def test_an_iterator_that_ends_is_named():
 
 def test_materialize_counts_elements_and_bytes():
     assert materialize({"a": np.zeros((4, 3), np.float32), "b": np.zeros(4, np.int64)}) == (4, 4 * 3 * 4 + 4 * 8)
+
+
+def test_wait_ready_waits_on_every_device_value_and_rejects_non_dicts():
+    waited = []
+
+    class Pending:
+        def block_until_ready(self):
+            waited.append(self)
+
+    leaves = [Pending(), Pending()]
+    wait_ready({"a": leaves[0], "b": leaves[1], "c": np.zeros(3)})
+    assert waited == leaves
+    with pytest.raises(NonConformant, match="a batch is a list"):
+        wait_ready([np.zeros(3)])
+
+
+def test_a_timed_batch_of_another_dtype_is_non_conformant():
+    def switching():
+        for i in itertools.count():
+            yield {"x": np.zeros((8, 4), np.float32 if i < 4 else np.float64)}
+
+    with pytest.raises(NonConformant, match="dtypes or batch size differ"):
+        measure(switching, check=lambda b: None, warmup_batches=2, batches=4, repetitions=2, cpu_clock=lambda: 0.0)
 
 
 def test_summarize_is_steady_state_median_over_repetitions():
