@@ -29,6 +29,15 @@ def test_feistel_order_looks_random_and_depends_on_the_key():
     np.testing.assert_array_equal(a[1234:1300], FeistelPermutation(n, key=1)(np.arange(1234, 1300)))
 
 
+def test_feistel_scalar_tail_is_the_same_bijection_as_the_vector_pass():
+    perm = FeistelPermutation(100_000, key=7)
+    x = np.random.default_rng(0).integers(0, 1 << 34, 500, dtype=np.uint64)
+    assert perm._encrypt(x.copy()).tolist() == [perm._encrypt_int(int(v)) for v in x]
+    # Any window of positions maps like the whole epoch, whichever path finished its walkers.
+    whole = perm(np.arange(100_000))
+    np.testing.assert_array_equal(whole[[5, 77_000, 99_999]], perm(np.array([5, 77_000, 99_999])))
+
+
 def test_shuffled_epoch_is_a_permutation_new_each_epoch_and_reproducible():
     config = SamplerConfig(num_records=1000, batch_size=10, shuffle=True, seed=7)
     sampler = IndexSampler(config)
