@@ -323,8 +323,12 @@ class Pipeline(DataraxModule):
             finish = step_on_demand(step, lambda: jax.tree.leaves(nnx.state(stages)), times, wait)
         else:
             produce, finish = dispatch_ahead(step, frozen, times, wait), None
-        options = dict(prefetch=self._options["prefetch"], threaded=self._options["prefetch_thread"],
-                       times=times, finish=finish)
+        # With chunks, "ahead" means a whole chunk beyond the one being handed out: the next
+        # chunk is dispatched as the current one starts, so XLA computes it (on its own thread)
+        # while the caller takes the current chunk's batches.
+        prefetch = self._options["prefetch"]
+        ahead = max(prefetch, per_step) if per_step and prefetch else prefetch
+        options = dict(prefetch=ahead, threaded=self._options["prefetch_thread"], times=times, finish=finish)
         if self._rebatch.size is None:
             return BatchIterator(chunks, produce, self._consumed, **options)
         origins = collections.deque()

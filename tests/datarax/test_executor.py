@@ -99,6 +99,19 @@ def test_the_host_side_runs_ahead_of_the_consumer(threaded):
     iterator.close()
 
 
+def test_with_chunks_the_next_chunk_is_dispatched_as_the_current_one_starts():
+    source = CountingSource(n=400)
+    iterator = iter(Pipeline(source, [], batch_size=4, prefetch=2, batches_per_step=8))
+    next(iterator)  # chunk 1 handed out from; chunk 2 gathered and dispatched behind it
+    assert source.calls[0] == 2
+    for _ in range(7):
+        next(iterator)
+    assert source.calls[0] == 2  # chunk 1's batches did not need chunk 3
+    next(iterator)  # the first of chunk 2: chunk 3 goes out
+    assert source.calls[0] == 3
+    iterator.close()
+
+
 def test_a_second_iterator_reuses_the_compiled_step():
     traces = []
 
