@@ -67,8 +67,7 @@ def _positions(start: Position, count: int, batches_per_epoch: int, num_epochs: 
 
 def _gather(sampler, source, host_stages, epoch, positions) -> tuple[Batch, np.ndarray]:
     """One source call for ``positions`` (all in ``epoch``), then the host stages."""
-    picked = [sampler.batch(epoch, index) for _, index in positions]
-    ids = picked[0][0] if len(picked) == 1 else np.concatenate([p[0] for p in picked])
+    ids, valid = sampler.batches(epoch, positions[0][1], len(positions))  # consecutive in one epoch
     batch = source.gather(ids, epoch=epoch)
     rows = len(ids)
     bad = {k: np.shape(v) for k, v in batch.items() if np.ndim(v) == 0 or len(v) != rows}
@@ -77,7 +76,7 @@ def _gather(sampler, source, host_stages, epoch, positions) -> tuple[Batch, np.n
     if sampler.padded:
         if VALID_FIELD in batch:
             raise ValueError(f"the source has a field {VALID_FIELD!r}, which padded batches reserve")
-        batch[VALID_FIELD] = picked[0][1] if len(picked) == 1 else np.concatenate([p[1] for p in picked])
+        batch[VALID_FIELD] = valid
     for stage in host_stages:
         batch = stage.apply_records(batch, ids, epoch) if isinstance(stage, Cache) else stage.apply_host(batch)
     return batch, ids

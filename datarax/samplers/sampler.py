@@ -114,17 +114,33 @@ class IndexSampler(StructuralModule):
         Padding slots repeat a real record id (so the gather stays in bounds) and are marked
         False in ``valid``.
         """
-        cache, size = self._cache, self._window_batches
-        window = (epoch, batch_index // size)
-        if cache.window != window:
-            first = window[1] * size
-            count = min(size, self.batches_per_epoch - first)
+        return self.batches(epoch, batch_index, 1)
+
+    def batches(self, epoch: int, first: int, count: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(record_ids, valid)`` of batches ``first … first + count - 1`` of ``epoch``,
+        flat and in order, as :meth:`batch` gives them one by one."""
+        if not (0 <= first and count >= 1 and first + count <= self.batches_per_epoch):
+            raise IndexError(f"batches [{first}, {first + count}) are outside [0, {self.batches_per_epoch})")
+        size = self._window_batches
+        split = (first // size + 1) * size
+        if first + count > split:  # spans windows: one piece per window
+            head, tail = self.batches(epoch, first, split - first), self.batches(epoch, split, first + count - split)
+            return np.concatenate([head[0], tail[0]]), (np.concatenate([head[1], tail[1]]) if self.padded else None)
+        ids, valid = self._window(epoch, first // size)
+        rows = slice(first % size, first % size + count)
+        return ids[rows].reshape(-1), (valid[rows].reshape(-1) if self.padded else None)
+
+    def _window(self, epoch: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and validity of the ``window``-th run of ``_window_batches`` batches, ``[batches, B]``."""
+        cache = self._cache
+        if cache.window != (epoch, window):
             c = self.config
-            positions = self.global_positions(first, count)
+            start = window * self._window_batches
+            count = min(self._window_batches, self.batches_per_epoch - start)
+            positions = self.global_positions(start, count)
             valid = positions < c.num_records
             positions = np.minimum(positions, c.num_records - 1)
             ids = self._permutation(epoch)(positions) if c.shuffle else positions
-            cache.window = window
+            cache.window = (epoch, window)
             cache.ids, cache.valid = ids.reshape(count, c.batch_size), valid.reshape(count, c.batch_size)
-        row = batch_index - window[1] * size
-        return cache.ids[row], (cache.valid[row] if self.padded else None)
+        return cache.ids, cache.valid

@@ -85,4 +85,4 @@ class ColumnSource(DataSourceModule):
         return self._columns.arrays
 
     def gather(self, record_ids: np.ndarray, *, epoch: int = 0) -> dict[str, np.ndarray]:
-        return {name: np.take(array, record_ids, axis=0) for name, array in self._columns.arrays.items()}
+        return {name: array.take(record_ids, axis=0) for name, array in self._columns.arrays.items()}

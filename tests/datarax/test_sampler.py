@@ -38,6 +38,19 @@ def test_feistel_scalar_tail_is_the_same_bijection_as_the_vector_pass():
     np.testing.assert_array_equal(whole[[5, 77_000, 99_999]], perm(np.array([5, 77_000, 99_999])))
 
 
+def test_a_run_of_batches_is_the_batches_one_by_one_across_id_windows():
+    # 4096-record batches: four per window of precomputed ids, so [3, 10) spans three windows.
+    sampler = IndexSampler(SamplerConfig(num_records=40_000, batch_size=4096, shuffle=True, seed=3,
+                                         drop_remainder=False))
+    ids, valid = sampler.batches(1, 3, 7)
+    one_by_one = [sampler.batch(1, i) for i in range(3, 10)]
+    np.testing.assert_array_equal(ids, np.concatenate([b[0] for b in one_by_one]))
+    np.testing.assert_array_equal(valid, np.concatenate([b[1] for b in one_by_one]))
+    assert not valid[-1]  # the padded last batch
+    with pytest.raises(IndexError, match=r"\[8, 11\) are outside \[0, 10\)"):
+        sampler.batches(1, 8, 3)
+
+
 def test_shuffled_epoch_is_a_permutation_new_each_epoch_and_reproducible():
     config = SamplerConfig(num_records=1000, batch_size=10, shuffle=True, seed=7)
     sampler = IndexSampler(config)
