@@ -117,7 +117,7 @@ def test_a_timed_batch_of_another_dtype_is_non_conformant():
         measure(switching, check=lambda b: None, warmup_batches=2, batches=4, repetitions=2, cpu_clock=lambda: 0.0)
 
 
-def test_summarize_is_steady_state_median_over_repetitions():
+def test_summarize_is_sustained_throughput_over_every_window():
     raw = {
         "ttfb_cold_s": 2.0,
         "ttfb_warm_s": [1.0, 2.0, 3.0],
@@ -127,7 +127,9 @@ def test_summarize_is_steady_state_median_over_repetitions():
     }
     m = summarize(raw, batch_size=10)
     assert m["elements_per_s_by_repetition"] == [20.0, 40.0, 20.0]  # every batch of a window counts
-    assert m["elements_per_s"] == 20.0 and m["batches_per_s"] == 2.0 and m["bytes_per_s"] == 2000.0
+    # 60 elements in 2.5 s, not the median window's 20/s: one cheap window in three counts too
+    assert m["elements_per_s"] == 24.0 and m["batches_per_s"] == 2.4 and m["bytes_per_s"] == 2400.0
+    assert m["elements_per_s_median_window"] == 20.0
     assert m["ttfb_s"] == 2.0 and m["ttfb_warm_s"] == 2.0 and m["ttfb_warm_s_by_repetition"] == [1.0, 2.0, 3.0]
     assert m["latency_p50_s"] == 0.5 and m["latency_samples"] == 6
     assert m["cpu_s_per_element"] == pytest.approx(9.0 / 60)  # 3 windows x 2 batches x 10
