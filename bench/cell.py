@@ -76,6 +76,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
             batches=spec["batches"],
             repetitions=spec["repetitions"],
             cpu_clock=lambda: own_tree_cpu_seconds(tree),
+            min_window_s=spec.get("min_window_s", 0.0),
         )
         cost = step_cost(adapter, job)  # after timing: a compilation here costs nothing measured
         outcomes = scenario.outcomes(adapter, job)  # outcome scenarios (PR-*, ...); None for most
@@ -86,6 +87,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
         adapter.close()
     metrics = summarize(raw, variant.batch_size)
     metrics["setup_s"] = setup_s
+    metrics["window_min_batches"], metrics["window_min_s"] = spec["batches"], spec.get("min_window_s", 0.0)
     metrics.update(roofline_metrics(
         metrics, batch_size=variant.batch_size, input_bytes=input_bytes_per_element(job.arrays(), variant.num_records),
         cost=cost, ceilings=spec.get("ceilings"),

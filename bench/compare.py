@@ -200,10 +200,20 @@ def _incomparable(ra: dict[str, Any], rb: dict[str, Any], mode: str) -> str | No
         if va is not None and vb is not None and va != vb:
             hint = " (relative mode compares across machines)" if field == "machine_fingerprint" else ""
             return f"{name} differs: {va} vs {vb}{hint}"
-    batches = [len(((r.get("samples") or {}).get("batch_latency_s") or [[]])[0]) for r in (ra, rb)]
-    if all(batches) and batches[0] != batches[1]:
-        return f"batches per repetition differ: {batches[0]} vs {batches[1]}"
+    windows = [_window_setting(r) for r in (ra, rb)]
+    if all(windows) and windows[0] != windows[1]:
+        return f"timed windows differ: {windows[0]} vs {windows[1]}"
     return None
+
+
+def _window_setting(record: dict[str, Any]) -> str | None:
+    """How a record's windows were sized: at least N batches and S seconds (older records:
+    the fixed length of their first window)."""
+    metrics = record.get("metrics") or {}
+    if "window_min_batches" in metrics:
+        return f">= {metrics['window_min_batches']} batches and {metrics.get('window_min_s') or 0:g} s"
+    first = ((record.get("samples") or {}).get("batch_latency_s") or [[]])[0]
+    return f"{len(first)} batches" if first else None
 
 
 def _not_ok(record: dict[str, Any] | None, side: str) -> str | None:

@@ -98,9 +98,11 @@ def measure(
     batches: int,
     repetitions: int,
     cpu_clock: Callable[[], float],
+    min_window_s: float = 0.0,
 ) -> dict[str, Any]:
     """One iterator: its first batch, warm-up, then ``repetitions`` consecutive windows of
-    ``batches`` batches; then ``WARM_OPENS`` fresh iterators, each to its first batch.
+    ``batches`` batches (each extended, batch by batch, until it has lasted ``min_window_s``);
+    then ``WARM_OPENS`` fresh iterators, each to its first batch.
 
     ``check(host_batch) -> problem | None`` runs on the first batch, untimed; a problem, or a
     later batch whose fields, shapes or dtypes differ, raises :class:`NonConformant` (unless
@@ -136,12 +138,14 @@ def measure(
     cpu_seconds = 0.0
     for _ in range(repetitions):
         rep: list[float] = []
+        timed = 0.0
         cpu_start = cpu_clock()
         previous = time.perf_counter()
-        for _ in range(batches):
+        while len(rep) < batches or timed < min_window_s:
             batch = _next(iterator)
             wait_ready(batch)
             rep.append(time.perf_counter() - previous)
+            timed += rep[-1]
             seen = signature(batch)  # the harness's own bookkeeping: outside every latency
             if seen not in accepted:
                 problem = (check(to_host(batch)) if same_layout(seen, expected)

@@ -60,6 +60,9 @@ class Profile:
     gate: GateConfig = GateConfig()
     memory_limit_mb: int | None = None  # a cell whose process tree passes this RSS is killed
     consumer_step_ms: float | None = None  # also run each cell against a simulated training step
+    # A timed window runs ``batches`` batches and on until it has lasted this long: a window of
+    # a fast loader's 20 batches lasts milliseconds, where one scheduler hiccup moves it 50 %.
+    min_window_s: float | None = None
 
     def with_overrides(self, **overrides: Any) -> "Profile":
         kept = {k: v for k, v in overrides.items() if v is not None}
@@ -97,7 +100,9 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "timeout_s": (int, float),
     "seed": (int,),
 }
-_OPTIONAL: dict[str, tuple[type, ...]] = {"memory_limit_mb": (int,), "consumer_step_ms": (int, float)}
+_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "memory_limit_mb": (int,), "consumer_step_ms": (int, float), "min_window_s": (int, float),
+}
 
 
 def shipped_profiles() -> list[str]:
@@ -169,6 +174,7 @@ def _parse(raw: dict[str, Any], name: str, source: str) -> Profile:
         timeout_s=float(raw["timeout_s"]),
         memory_limit_mb=raw.get("memory_limit_mb"),
         consumer_step_ms=float(raw["consumer_step_ms"]) if "consumer_step_ms" in raw else None,
+        min_window_s=float(raw["min_window_s"]) if "min_window_s" in raw else None,
         **{k: raw[k] for k in _SCALARS if k != "timeout_s"},
     )
     return _validated(profile, source)
@@ -215,6 +221,8 @@ def _validated(profile: Profile, source: str) -> Profile:
         raise ProfileError(f"{source}: timeout_s must be > 0, got {profile.timeout_s}")
     if profile.memory_limit_mb is not None and profile.memory_limit_mb < 1:
         raise ProfileError(f"{source}: memory_limit_mb must be >= 1, got {profile.memory_limit_mb}")
+    if profile.min_window_s is not None and not 0 <= profile.min_window_s <= 60:
+        raise ProfileError(f"{source}: min_window_s must be in [0, 60] seconds, got {profile.min_window_s}")
     if profile.consumer_step_ms is not None and not 0 < profile.consumer_step_ms <= 60_000:
         raise ProfileError(f"{source}: consumer_step_ms must be in (0, 60000], got {profile.consumer_step_ms}")
     if not profile.adapters:

@@ -189,6 +189,7 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
             },
             "warmup_batches": profile.warmup_batches,
             "batches": profile.batches,
+            "min_window_s": profile.min_window_s or 0.0,
             "repetitions": profile.repetitions,
             "ceilings": ceilings,
         }

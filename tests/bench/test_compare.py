@@ -91,6 +91,9 @@ def test_cells_that_must_not_be_compared_are_incomparable_or_failed():
     assert crashed.verdict == FAILED and "boom" in crashed.reason
     no_ref = _edited(base, REFERENCE, status="timeout", reason="slow", metrics=None, samples=None)
     assert "reference" in verdict(no_ref, dataclasses.replace(config, mode="relative")).reason
+    longer = {**base.records[next(k for k in base.records if k[2] == TARGET)]["metrics"],
+              "window_min_batches": 5, "window_min_s": 0.1}
+    assert "timed windows differ" in verdict(_edited(base, TARGET, metrics=longer)).reason
     gone = dataclasses.replace(base, records={k: v for k, v in base.records.items() if k[2] != TARGET})
     assert verdict(gone).reason == "not in B"
 

@@ -94,6 +94,19 @@ def test_materialize_counts_elements_and_bytes():
     assert materialize({"a": np.zeros((4, 3), np.float32), "b": np.zeros(4, np.int64)}) == (4, 4 * 3 * 4 + 4 * 8)
 
 
+def test_a_window_goes_on_until_it_has_lasted_min_window_s():
+    def slow():
+        while True:
+            time.sleep(0.002)
+            yield {"x": np.zeros((8, 4), np.float32)}
+
+    raw = measure(slow, check=lambda b: None, warmup_batches=1, batches=2, repetitions=2,
+                  cpu_clock=lambda: 0.0, min_window_s=0.03)
+    for window in raw["latencies_s"]:
+        assert sum(window) >= 0.03 and len(window) > 2  # 2 ms batches: about 15 of them
+        assert sum(window[:-1]) < 0.03  # and not one batch more than that takes
+
+
 def test_wait_ready_waits_on_every_device_value_and_rejects_non_dicts():
     waited = []
 

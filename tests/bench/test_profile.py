@@ -50,6 +50,7 @@ def test_user_profile_by_path(tmp_path):
         (lambda t: t + "\n=\n", ["not valid TOML"]),
         (lambda t: "memory_limit_mb = 1.5\n" + t, ["memory_limit_mb", "int"]),
         (lambda t: "memory_limit_mb = 0\n" + t, ["memory_limit_mb", ">= 1"]),
+        (lambda t: "min_window_s = -0.5\n" + t, ["min_window_s", "[0, 60]", "-0.5"]),
     ],
 )
 def test_bad_profiles_name_the_file_and_key(tmp_path, edit, words):
