@@ -1,7 +1,7 @@
 """The README's results section, generated from a stored run (never typed by hand).
 
 ``results_section(run)`` renders one table — rows are the run's cells, columns its adapters,
-each entry the median elements/s — followed by datarax's time to first batch and peak RSS,
+each entry the sustained elements/s — followed by datarax's time to first batch and peak RSS,
 and its ratios to the fastest peer and to Grain; ``replace_section`` swaps it in between the
 README's ``<!-- results:start -->`` / ``<!-- results:end -->`` markers.
 """
@@ -55,8 +55,9 @@ def results_section(run: RunData, command: str) -> str:
         START,
         f"Measured by `{command}` (run `{run.name}`, started {started}, commit `{commit[:12]}`) on "
         f"{machine.get('cpu_model', 'an unknown CPU')}, {machine.get('cores', '?')} cores, "
-        f"{machine.get('ram_bytes', 0) / 2**30:.0f} GiB, {machine.get('os', '')}. Median elements/s "
-        "over the repetitions; `unsupported` cells say why in the run's report.",
+        f"{machine.get('ram_bytes', 0) / 2**30:.0f} GiB, {machine.get('os', '')}. Sustained elements/s: "
+        "every timed batch over the time of every window; the best peer excludes the NumPy baseline; `unsupported` cells say why in "
+        "the run's report.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|",

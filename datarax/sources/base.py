@@ -65,6 +65,22 @@ def check_columns(columns: Mapping[str, Any], owner: str) -> dict[str, np.ndarra
     return arrays
 
 
+# Gathers this large go into 64-byte aligned buffers, which XLA's CPU client takes without a
+# copy: a multi-MiB copy spills the L2 cache. Smaller gathers stay cache-resident, where the
+# copy is cheaper than NumPy's out= path (measured: PC-1 and TAB-1's 2 MiB chunks gain,
+# NLP-1's 0.5 MiB chunks and CV-1's 0.4 MiB batches lose).
+_ALIGNED_GATHER_BYTES = 1 << 20
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any, alignment: int = 64) -> np.ndarray:
+    """An uninitialised array whose data starts on an ``alignment``-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
 class ColumnSource(DataSourceModule):
     """Records are rows of equally long host arrays (in memory or memory-mapped)."""
 
@@ -85,4 +101,12 @@ class ColumnSource(DataSourceModule):
         return self._columns.arrays
 
     def gather(self, record_ids: np.ndarray, *, epoch: int = 0) -> dict[str, np.ndarray]:
-        return {name: array.take(record_ids, axis=0) for name, array in self._columns.arrays.items()}
+        ids = np.asarray(record_ids)
+        row_bytes = sum(a.itemsize * int(np.prod(a.shape[1:])) for a in self._columns.arrays.values())
+        if len(ids) * row_bytes < _ALIGNED_GATHER_BYTES:
+            return {name: array.take(ids, axis=0) for name, array in self._columns.arrays.items()}
+        if ids.size and (ids.min() < 0 or ids.max() >= self._length):
+            raise IndexError(f"record ids must lie in [0, {self._length}), got {ids.min()} … {ids.max()}")
+        # mode="clip" only skips NumPy's buffered out= path: the ids are in range (checked above).
+        return {name: array.take(ids, axis=0, out=aligned_empty((len(ids), *array.shape[1:]), array.dtype), mode="clip")
+                for name, array in self._columns.arrays.items()}

@@ -42,6 +42,19 @@ def test_memory_source_gathers_rows():
     _assert_same(MemorySource(data=cols).gather(IDS), {k: v[IDS] for k, v in cols.items()})
 
 
+def test_large_gathers_are_aligned_for_a_zero_copy_hand_off_and_still_checked():
+    rows = np.arange(4096 * 300, dtype=np.float32).reshape(4096, 300)  # 1.2 KB a row
+    source = MemorySource(data={"x": rows})
+    ids = np.random.default_rng(0).integers(0, 4096, 1024)  # 1.2 MB: the aligned path
+    got = source.gather(ids)["x"]
+    np.testing.assert_array_equal(got, rows[ids])
+    assert got.ctypes.data % 64 == 0
+    with pytest.raises(IndexError, match=r"\[0, 4096\), got \d+ … 4096"):
+        source.gather(np.append(ids[:-1], 4096))
+    with pytest.raises(IndexError, match=r"got -1"):
+        source.gather(np.append(ids[:-1], -1))
+
+
 def test_memory_source_rejects_unequal_lengths_and_object_columns():
     with pytest.raises(ValueError, match=r"same leading length.*'a': 3.*'b': 4"):
         MemorySource(data={"a": np.zeros(3), "b": np.zeros(4)})
