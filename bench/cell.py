@@ -45,6 +45,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     """The cell's measurement, or with ``spec["phase"] == "consumer"`` its run against a
     simulated training step (a separate process, so the main figures never include it)."""
     from adapters import Job, load_adapter
+    from bench.machine import stolen_cpu_seconds
     from bench.measure import NonConformant, measure, summarize
     from bench.proctree import ProcessTree, own_tree_cpu_seconds
     from bench.roofline import input_bytes_per_element, roofline_metrics, step_cost
@@ -77,6 +78,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
             repetitions=spec["repetitions"],
             cpu_clock=lambda: own_tree_cpu_seconds(tree),
             min_window_s=spec.get("min_window_s", 0.0),
+            steal_clock=stolen_cpu_seconds,
         )
         cost = step_cost(adapter, job)  # after timing: a compilation here costs nothing measured
         outcomes = scenario.outcomes(adapter, job)  # outcome scenarios (PR-*, ...); None for most

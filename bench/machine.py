@@ -19,6 +19,17 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def stolen_cpu_seconds() -> float | None:
+    """CPU seconds the hypervisor has given to other guests since boot, summed over this
+    machine's CPUs (``steal`` in ``/proc/stat``); None where the kernel does not count it."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == b"cpu" and len(fields) > 8 else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def machine_info() -> dict:
     import psutil
 

@@ -9,6 +9,7 @@ exactly at the edges of the timed region, not sampled.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from typing import Any, Callable, Iterator, Mapping
 
@@ -99,6 +100,7 @@ def measure(
     repetitions: int,
     cpu_clock: Callable[[], float],
     min_window_s: float = 0.0,
+    steal_clock: Callable[[], float | None] = lambda: None,
 ) -> dict[str, Any]:
     """One iterator: its first batch, warm-up, then ``repetitions`` consecutive windows of
     ``batches`` batches (each extended, batch by batch, until it has lasted ``min_window_s``);
@@ -109,7 +111,8 @@ def measure(
     only non-leading sizes differ and that batch passes ``check`` too: see :func:`same_layout`).
     Returns raw samples: cold time to first batch (open + first batch, compilation and
     worker start-up included), per-window per-batch latencies, warm times to first batch,
-    bytes per batch, and CPU seconds of the process tree over the windows.
+    bytes per batch, CPU seconds of the process tree over the windows, and the CPU seconds
+    ``steal_clock`` (a virtual machine's stolen time) advanced over them (None if it cannot tell).
     """
     start = time.perf_counter()
     iterator = open_iterator()
@@ -134,11 +137,13 @@ def measure(
     gc.collect()  # the set-up's garbage is not the windows' cost
     before = _stage_times(iterator)  # the first batch's compilation is not the windows' either
     latencies: list[list[float]] = []
+    steals: list[float | None] = []
     bytes_per_batch = 0
     cpu_seconds = 0.0
     for _ in range(repetitions):
         rep: list[float] = []
         timed = 0.0
+        steal_start = steal_clock()
         cpu_start = cpu_clock()
         previous = time.perf_counter()
         while len(rep) < batches or timed < min_window_s:
@@ -157,6 +162,8 @@ def measure(
             bytes_per_batch = accepted[seen]
             previous = time.perf_counter()
         cpu_seconds += cpu_clock() - cpu_start  # the window's span, read at its edges
+        steal_end = steal_clock()
+        steals.append(None if steal_start is None or steal_end is None else steal_end - steal_start)
         latencies.append(rep)
     stages = {name: value - before.get(name, 0.0) for name, value in _stage_times(iterator).items()}
     _close(iterator)
@@ -167,6 +174,7 @@ def measure(
         "latencies_s": latencies,
         "bytes_per_batch": bytes_per_batch,
         "cpu_seconds": cpu_seconds,
+        "stolen_cpu_seconds": None if None in steals else sum(steals),
         "stage_times": stages,
     }
 
@@ -219,11 +227,22 @@ def summarize(raw: dict[str, Any], batch_size: int) -> dict[str, Any]:
         "latency_samples": int(pooled.size),
         "cpu_seconds": raw["cpu_seconds"],
         "cpu_s_per_element": raw["cpu_seconds"] / elements,
+        **_steal(raw.get("stolen_cpu_seconds"), float(pooled.sum())),
         "elements_per_s_by_repetition": per_rep_eps,
         "elements_per_s_median_window": float(np.median(per_rep_eps)),
         "ttfb_warm_s_by_repetition": [float(t) for t in raw["ttfb_warm_s"]],
         **_per_batch_stages(raw.get("stage_times") or {}),
     }
+
+
+def _steal(stolen: float | None, window_s: float) -> dict[str, Any]:
+    """The share of the machine's CPU time a hypervisor gave to other guests during the
+    windows: a loader using more threads loses more of it, so a high value marks a cell
+    measured under interference. Absent, with the reason, where the kernel does not count it."""
+    if stolen is None:
+        return {"cpu_steal_absent": "no steal counter in /proc/stat here"}
+    cpus = os.cpu_count() or 1
+    return {"cpu_steal_s": stolen, "cpu_steal_fraction": min(1.0, stolen / (window_s * cpus)) if window_s > 0 else 0.0}
 
 
 def _per_batch_stages(totals: dict[str, float]) -> dict[str, Any]:

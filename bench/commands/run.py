@@ -14,7 +14,8 @@ from rich.console import Console
 from bench.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from bench.commands.export import add_wandb_arguments, export_to_wandb
 
-_OVERRIDES = ("repetitions", "batches", "warmup_batches", "timeout_s", "memory_limit_mb", "consumer_step_ms")
+_OVERRIDES = ("repetitions", "batches", "min_window_s", "warmup_batches", "timeout_s", "memory_limit_mb",
+              "consumer_step_ms")
 
 
 def register(sub) -> None:
@@ -40,7 +41,10 @@ def register(sub) -> None:
         help="run one more adapter, loaded from any importable module (repeatable)",
     )
     run.add_argument("--repetitions", type=int, help="timed repetitions per cell (overrides the profile)")
-    run.add_argument("--batches", type=int, help="timed batches per repetition (overrides the profile)")
+    run.add_argument("--batches", type=int, help="timed batches per repetition, at least (overrides the profile)")
+    run.add_argument("--min-window-s", type=float, dest="min_window_s", metavar="S",
+                     help="each repetition goes on until it has lasted S seconds; 0 for exactly --batches "
+                          "(overrides the profile)")
     run.add_argument("--warmup", type=int, dest="warmup_batches", help="untimed warm-up batches (overrides the profile)")
     run.add_argument("--timeout", type=float, dest="timeout_s", help="seconds before a cell is killed (overrides the profile)")
     run.add_argument(

@@ -1,6 +1,7 @@
 """The measurement loop in-process: what is timed, how often iterators open, what stops a cell."""
 
 import itertools
+import os
 import time
 
 import numpy as np
@@ -105,6 +106,24 @@ def test_a_window_goes_on_until_it_has_lasted_min_window_s():
     for window in raw["latencies_s"]:
         assert sum(window) >= 0.03 and len(window) > 2  # 2 ms batches: about 15 of them
         assert sum(window[:-1]) < 0.03  # and not one batch more than that takes
+
+
+def test_stolen_cpu_time_is_read_at_each_window_edge_and_reported_as_a_share():
+    ticks = iter(range(0, 1000, 2))  # the hypervisor takes 2 s between any two reads
+
+    def batches():
+        while True:
+            yield {"x": np.zeros((8, 4), np.float32)}
+
+    raw = measure(batches, check=lambda b: None, warmup_batches=1, batches=3, repetitions=4,
+                  cpu_clock=lambda: 0.0, steal_clock=lambda: float(next(ticks)))
+    assert raw["stolen_cpu_seconds"] == 4 * 2.0  # only inside the windows, not between them
+    window_s = sum(map(sum, raw["latencies_s"]))
+    m = summarize(raw, batch_size=8)
+    assert m["cpu_steal_s"] == 8.0 and m["cpu_steal_fraction"] == pytest.approx(min(1.0, 8.0 / (window_s * os.cpu_count())))
+    unknown = measure(batches, check=lambda b: None, warmup_batches=1, batches=3, repetitions=2, cpu_clock=lambda: 0.0)
+    assert unknown["stolen_cpu_seconds"] is None
+    assert "steal" in summarize(unknown, batch_size=8)["cpu_steal_absent"]
 
 
 def test_wait_ready_waits_on_every_device_value_and_rejects_non_dicts():

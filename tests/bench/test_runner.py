@@ -24,8 +24,8 @@ def _run(tmp_path, adapters, **overrides):
 
 
 def test_main_command_runs_builtin_and_extra_module_adapters(tmp_path, capsys):
-    code = main(["run", "--profile", "ci_cpu", "--scenarios", "CV-1", "--adapters", "datarax,numpy", "--batches", "4",
-                 "--repetitions", "2", "--warmup", "1", "--adapter-module", f"{PLUGINS}:SleepAdapter",
+    code = main(["run", "--profile", "ci_cpu", "--scenarios", "CV-1", "--adapters", "datarax,numpy",
+                 "--batches", "4", "--min-window-s", "0", "--repetitions", "2", "--warmup", "1", "--adapter-module", f"{PLUGINS}:SleepAdapter",
                  "--output", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
