@@ -89,6 +89,7 @@ class ColumnSource(DataSourceModule):
         arrays = check_columns(columns, type(self).__name__)
         self._columns = HostBox(arrays=arrays)  # the dataset is never part of a checkpoint
         self._length = len(next(iter(arrays.values())))
+        self._row_bytes = sum(a.itemsize * int(np.prod(a.shape[1:])) for a in arrays.values())
 
     def __len__(self) -> int:
         return self._length
@@ -102,8 +103,7 @@ class ColumnSource(DataSourceModule):
 
     def gather(self, record_ids: np.ndarray, *, epoch: int = 0) -> dict[str, np.ndarray]:
         ids = np.asarray(record_ids)
-        row_bytes = sum(a.itemsize * int(np.prod(a.shape[1:])) for a in self._columns.arrays.values())
-        if len(ids) * row_bytes < _ALIGNED_GATHER_BYTES:
+        if len(ids) * self._row_bytes < _ALIGNED_GATHER_BYTES:
             return {name: array.take(ids, axis=0) for name, array in self._columns.arrays.items()}
         if ids.size and (ids.min() < 0 or ids.max() >= self._length):
             raise IndexError(f"record ids must lie in [0, {self._length}), got {ids.min()} … {ids.max()}")
