@@ -10,7 +10,7 @@ import abc
 import dataclasses
 import hashlib
 import json
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 import numpy as np
 
@@ -160,4 +160,18 @@ class Scenario(abc.ABC):
 
     def check_values(self, variant: Variant, batch: Mapping[str, np.ndarray]) -> str | None:
         """Scenario-specific value checks (ranges, statistics); None when they pass."""
+        return None
+
+    def sampling_batches(self, variant: Variant) -> int:
+        """How many consecutive batches of a fresh iterator :meth:`check_sampling` reads: two
+        epochs, so that an epoch's ids and the change from one epoch to the next are seen."""
+        return 2 * (variant.num_records // variant.batch_size)
+
+    def check_sampling(
+        self, variant: Variant, batches: Iterable[Mapping[str, np.ndarray]], inputs: Mapping[str, np.ndarray]
+    ) -> str | None:
+        """Checks the first ``sampling_batches(variant)`` batches of a fresh iterator (host
+        arrays, consumed one by one, never all held at once): each epoch's ids form a
+        permutation of the records, epochs differ in order, and a record's random parameters
+        differ between epochs. Runs untimed, after the measurement; None when they pass."""
         return None
