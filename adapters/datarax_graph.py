@@ -138,7 +138,7 @@ def _train_step(field: str) -> Callable:
     import jax.numpy as jnp
     from flax import nnx
 
-    from datarax.dag.executor import run_stages
+    from datarax.dag import run_stages
     from scenarios.learnable import standardize_loss
 
     @nnx.jit

@@ -14,8 +14,12 @@ times. The file::
 
     [[operators]]                 # in order; name = a built-in operator, the rest its config
     name = "Normalize"
+    field = "image"
     mean = [0.5]
     std = [0.5]
+
+A stochastic operator (``stochastic = true`` and a ``stream_name``, or one that always is) is
+seeded from the pipeline's ``seed`` and its place in the list.
 """
 
 from __future__ import annotations
@@ -40,14 +44,14 @@ class UsageError(ValueError):
 
 def operator_registry() -> dict[str, tuple[type, type]]:
     """Built-in operator name → (class, config class)."""
-    from datarax.core.module import HostStage, OperatorModule
+    from datarax.core.stage import Stage
 
     found = {}
     for module_name in _OPERATOR_MODULES:
         module = importlib.import_module(module_name)
         for name, cls in vars(module).items():
             config = getattr(module, f"{name}Config", None)
-            if (inspect.isclass(cls) and issubclass(cls, (OperatorModule, HostStage))
+            if (inspect.isclass(cls) and issubclass(cls, Stage)
                     and not name.startswith("_") and config is not None):
                 found[name] = (cls, config)
     return found
@@ -64,7 +68,9 @@ def _build_source(spec: dict[str, Any]):
 
     kind = spec.get("type")
     if kind == "npy":
-        return NpySource(NpySourceConfig(path=spec.get("path", "")))
+        if not spec.get("path"):
+            raise UsageError("[source] type = 'npy' needs path = (a folder of <field>.npy files)")
+        return NpySource(NpySourceConfig(path=spec["path"]))
     if kind == "synthetic":
         rng = np.random.default_rng(spec.get("seed", 0))
         n = spec.get("num_records", 1000)
@@ -78,6 +84,8 @@ def _build_source(spec: dict[str, Any]):
 def _build_operator(index: int, spec: dict[str, Any], registry: dict, seed: int):
     from flax import nnx
 
+    from datarax.core.module import OperatorConfig
+
     params = dict(spec)
     name = params.pop("name", None)
     if name not in registry:
@@ -88,7 +96,10 @@ def _build_operator(index: int, spec: dict[str, Any], registry: dict, seed: int)
     if unknown:
         raise UsageError(f"operators[{index}] {name}: unknown options {unknown}; valid options: {valid}")
     try:
-        return cls(config_cls(**{k: _tuples(v) for k, v in params.items()}), rngs=nnx.Rngs(seed + index))
+        config = config_cls(**{k: _tuples(v) for k, v in params.items()})
+        stochastic = isinstance(config, OperatorConfig) and config.stochastic
+        seeded = {"rngs": nnx.Rngs(seed + index)} if stochastic else {}
+        return cls(config, **seeded)
     except (TypeError, ValueError) as error:
         raise UsageError(f"operators[{index}] {name}: {error}") from error
 
@@ -96,6 +107,7 @@ def _build_operator(index: int, spec: dict[str, Any], registry: dict, seed: int)
 def build_pipeline(spec: dict[str, Any]):
     """A ``Pipeline`` from a parsed pipeline file (see the module docstring)."""
     from datarax import Pipeline
+    from datarax.pipeline import PipelineConfig
 
     unknown = sorted(set(spec) - {"source", "pipeline", "operators"})
     if unknown:
@@ -104,7 +116,7 @@ def build_pipeline(spec: dict[str, Any]):
     options.setdefault("batch_size", 32)
     registry = operator_registry()
     stages = [_build_operator(i, op, registry, options.get("seed", 0)) for i, op in enumerate(spec.get("operators", []))]
-    valid = [p for p in inspect.signature(Pipeline.__init__).parameters if p not in ("self", "source", "stages", "mesh", "data_axes")]
+    valid = [f.name for f in dataclasses.fields(PipelineConfig) if f.name not in ("mesh", "data_axes")]
     if set(options) - set(valid):
         raise UsageError(f"[pipeline]: unknown options {sorted(set(options) - set(valid))}; valid options: {valid}")
     try:

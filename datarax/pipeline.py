@@ -1,13 +1,14 @@
-"""``Pipeline``: source → sampler → batch gather → one compiled step over all stages.
+"""``Pipeline``: source → sampler → batch gather → host stages → one compiled step → output.
 
 ``from_source(src, batch_size=…) >> OperatorNode(op) >> …`` and
 ``Pipeline(source=…, stages=[…], batch_size=…)`` build the same object, run by the same
-executor (``datarax.dag.executor``).
+executor (``datarax.dag``). The pipeline is an NNX module whose runtime state is one object,
+its :class:`~datarax.dag.iterator.Position`; ``get_state``/``set_state`` checkpoint it with
+the stages' variables.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from typing import Any, Callable, Iterator, Sequence
 
@@ -15,14 +16,15 @@ import jax
 import numpy as np
 from flax import nnx
 
-from datarax.core.config import check_int
-from datarax.core.module import DataraxModule, HostBox, HostStage, RecordKey
-from datarax.dag.executor import compile_step, host_chunks, run_stages, to_device
-from datarax.dag.iterator import BatchIterator, dispatch_ahead, step_on_demand, unstack_arrays
+from datarax.core.config import check_bool, check_int, check_optional_int
+from datarax.core.module import DataraxModule
+from datarax.core.stage import Placement
+from datarax.dag.executor import HostChunk, host_chunks, to_device
+from datarax.dag.iterator import PipelineIterator, Position, dispatch_ahead, step_on_demand, unstack_arrays
 from datarax.dag.monitor import StageTimes
-from datarax.dag.cache import Cache
-from datarax.dag.nodes import Node, as_node
-from datarax.dag.rebatch import Rebatch, RebatchIterator
+from datarax.dag.nodes import as_stage
+from datarax.dag.plan import by_placement, live, make_plan
+from datarax.dag.step import compile_scan, compile_step, split_stages
 from datarax.distributed.sharding import batch_sharding, check_divisible, to_global
 from datarax.samplers.sampler import IndexSampler, SamplerConfig
 from datarax.sources.base import DataSourceModule
@@ -30,113 +32,92 @@ from datarax.typing import Batch
 
 # Sampler settings a saved state must agree with (num_epochs may change between runs).
 _FINGERPRINT = ("num_records", "batch_size", "shuffle", "seed", "shard_index", "shard_count", "drop_remainder")
-# Automatic chunking: batches under _SMALL_BATCH_BYTES, whose work is comparable to the fixed
-# per-call costs of NumPy indexing and jit dispatch (~0.1 ms), are grouped to about
-# _CHUNK_BYTES per step. Compile time grows with the step's outputs (one per field and batch),
-# so a chunk has at most _MAX_BATCHES_PER_STEP batches and _MAX_ARRAYS_PER_STEP arrays.
-# Larger batches run one per step: chunking them saves nothing and compiles slower.
-_SMALL_BATCH_BYTES = 256 << 10
-_CHUNK_BYTES = 2 << 20
-_MAX_BATCHES_PER_STEP = 16
-_MAX_ARRAYS_PER_STEP = 32
 
 
-def _split_stages(stages: Sequence[Any]) -> tuple[list[HostStage], list[Node], Rebatch | None]:
-    host, device = [], []
-    rebatch = stages[-1] if stages and isinstance(stages[-1], Rebatch) else None
-    if rebatch is not None:
-        stages = stages[:-1]
-    if any(isinstance(stage, Rebatch) for stage in stages):
-        raise ValueError("Rebatch must be the last stage: it regroups the compiled step's output")
-    if any(isinstance(stage, Cache) for stage in stages[1:]):
-        raise ValueError("Cache must be the first stage: it memoizes per record, right after the source")
-    for stage in stages:
-        if isinstance(stage, HostStage):
-            if device:
-                raise ValueError(
-                    f"host stage {type(stage).__name__} must come before every operator: "
-                    "it runs on the host, before the compiled step"
-                )
-            host.append(stage)
-        else:
-            device.append(as_node(stage))
-    return host, device, rebatch
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    """A pipeline's options; ``Pipeline(source, stages, **options)`` takes them as keywords.
+
+    Attributes:
+      batch_size, shuffle, seed, shard_index, shard_count, drop_remainder, num_epochs: how
+        records are ordered, sharded and batched (see :class:`~datarax.samplers.SamplerConfig`).
+      prefetch: batches produced ahead of the caller.
+      prefetch_thread: produce them in a background thread (for sources that block on I/O),
+        else inline in ``next()``, XLA computing dispatched steps while the caller works.
+      batches_per_step: batches gathered and stepped together; ``None`` groups batches under
+        256 KiB to about 2 MiB (at most 16 batches and 32 arrays per step). Always 1 with
+        trainable stages, over a mesh, or for a batch-dependent source or host stage.
+      time_stages: wait for each compiled step so ``stage_times()`` counts its own time.
+      mesh, data_axes: assemble each batch as a global array sharded over ``data_axes`` of
+        ``mesh`` before the step (``batch_size`` is then this process's share).
+    """
+
+    batch_size: int
+    shuffle: bool = False
+    seed: int = 0
+    shard_index: int = 0
+    shard_count: int = 1
+    drop_remainder: bool = True
+    num_epochs: int | None = None
+    prefetch: int = 2
+    prefetch_thread: bool = False
+    batches_per_step: int | None = None
+    time_stages: bool = False
+    mesh: jax.sharding.Mesh | None = None
+    data_axes: str | Sequence[str] = "data"
+
+    def __post_init__(self):
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("prefetch", self.prefetch, minimum=0)
+        check_optional_int("batches_per_step", self.batches_per_step, minimum=1)
+        for name in ("time_stages", "prefetch_thread"):
+            check_bool(name, getattr(self, name))
+
+    def sampler(self, num_records: int) -> SamplerConfig:
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(SamplerConfig) if f.name != "num_records"}
+        return SamplerConfig(num_records=num_records, **fields)
 
 
 class Pipeline(DataraxModule):
     """An iterable of batches (dicts of ``jax.Array``) with a checkpointable position.
 
-    Each ``iter(pipeline)`` continues from the current position, keeping ``prefetch``
-    batches produced ahead of the caller — inline in ``next()``, or in a background thread
-    with ``prefetch_thread=True`` (for sources whose reads block on I/O).
-    ``batches_per_step`` batches are gathered and run through the compiled step together
-    (``None``: batches under 256 KiB are grouped to about 2 MiB, at most 16 batches and 32
-    arrays per step; always 1 when the stages have trainable variables, over a mesh, for a
-    ``batch_dependent`` source, or after a host stage other than Cache).
-    Outputs are the same for any chunking: per-record keys, and every stage sees one batch.
-    ``get_state``/``set_state`` save and restore the position; see :class:`SamplerConfig`
-    for ``shuffle``, ``seed``, sharding, ``drop_remainder`` and ``num_epochs``. Every iterator
-    counts its time per stage (``stage_times()``); ``time_stages=True`` also waits for each
-    compiled step so the step's own time is counted. With a ``mesh``, each batch enters the
-    step as a global array sharded over ``data_axes`` (see :mod:`datarax.distributed`),
-    ``batch_size`` being this process's share.
+    ``options`` are :class:`PipelineConfig`'s fields. Outputs are the same for any chunking
+    or prefetching: per-record keys, and every stage sees one batch. Every iterator counts
+    its time per stage (``stage_times()``).
+
+    Iteration and the position: ``iter(pipeline)`` (and :meth:`inputs`) continues from the
+    pipeline's position, the batches consumed so far, and from then on owns it: the position
+    advances as that iterator hands batches out (never for batches merely prefetched). A
+    newer ``iter()``, :meth:`inputs`, :meth:`scan` or :meth:`set_state` takes the position
+    over; an older iterator still yields its own continuing stream, but no longer moves the
+    pipeline's position, so ``get_state()`` always describes the newest one.
     """
 
-    def __init__(
-        self,
-        source: DataSourceModule,
-        stages: Sequence[Any] = (),
-        *,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        shard_index: int = 0,
-        shard_count: int = 1,
-        drop_remainder: bool = True,
-        num_epochs: int | None = None,
-        prefetch: int = 2,
-        prefetch_thread: bool = False,
-        batches_per_step: int | None = None,
-        time_stages: bool = False,
-        mesh: jax.sharding.Mesh | None = None,
-        data_axes: str | Sequence[str] = "data",
-    ):
-        super().__init__(config=None)
+    def __init__(self, source: DataSourceModule, stages: Sequence[Any] = (), **options: Any):
         if not isinstance(source, DataSourceModule):
             raise TypeError(f"source must be a DataSourceModule, got {type(source).__name__}")
-        check_int("prefetch", prefetch, minimum=0)
-        if batches_per_step is not None:
-            check_int("batches_per_step", batches_per_step, minimum=1)
-        for name, flag in (("time_stages", time_stages), ("prefetch_thread", prefetch_thread)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {flag!r}")
-        self._options = dict(
-            batch_size=batch_size, shuffle=shuffle, seed=seed, shard_index=shard_index,
-            shard_count=shard_count, drop_remainder=drop_remainder, num_epochs=num_epochs,
-            prefetch=prefetch, prefetch_thread=prefetch_thread, batches_per_step=batches_per_step,
-            time_stages=time_stages, mesh=mesh, data_axes=data_axes,
-        )
-        sampler_options = {k: v for k, v in self._options.items() if k in SamplerConfig.__dataclass_fields__}
-        self.sampler = IndexSampler(SamplerConfig(num_records=len(source), **sampler_options))
+        config = PipelineConfig(**options)
+        super().__init__(config)
         self.source = source
-        self._recipe = HostBox(stages=list(stages))  # what `>>` extends
-        host, device, rebatch = _split_stages(stages)
-        self._rebatch = HostBox(size=None if rebatch is None else rebatch.size)
-        self.host_stages = nnx.List(host)
-        self.stages = nnx.List(device)
-        # Plain ints, not nnx Variables: updated after every batch, read by get_state().
-        self._position = HostBox(epoch=0, batch_index=0, record_offset=0)
-        self._compiled = HostBox(scans={}, batches_per_step=None)
-        self._sharding = HostBox(value=None if mesh is None else batch_sharding(mesh, data_axes))
-        if mesh is not None:
-            check_divisible(self._sharding.value, self.batch_size)
+        self.sampler = IndexSampler(config.sampler(len(source)))
+        placed = by_placement([as_stage(s) for s in stages], source)
+        self.host_stages = nnx.List(placed[Placement.HOST])
+        self.stages = nnx.List(placed[Placement.STEP])  # the compiled step's: train these
+        self.output_stages = nnx.List(placed[Placement.OUTPUT])
+        self._sharding = None if config.mesh is None else batch_sharding(config.mesh, config.data_axes)
+        if self._sharding is not None:
+            check_divisible(self._sharding, config.batch_size)
+        self.plan = make_plan(source, placed, batch_size=config.batch_size,
+                              batches_per_step=config.batches_per_step, sharded=self._sharding is not None)
+        self._position = Position()  # the runtime state: replaced, never shared, by each new owner
 
     def __rshift__(self, stage: Any) -> "Pipeline":
-        return Pipeline(self.source, [*self._recipe.stages, stage], **self._options)
+        stages = [*self.host_stages, *self.stages, *self.output_stages, stage]
+        return Pipeline(self.source, stages, **{f.name: getattr(self.config, f.name) for f in dataclasses.fields(self.config)})
 
     @property
     def batch_size(self) -> int:
-        return self.sampler.config.batch_size
+        return self.config.batch_size
 
     @property
     def batches_per_epoch(self) -> int:
@@ -148,11 +129,11 @@ class Pipeline(DataraxModule):
 
         A few hundred bytes plus the operators' own arrays; never any data.
         """
-        config = self.sampler.config
+        config, position = self.sampler.config, self._position
         return {
-            "epoch": self._position.epoch,
-            "batch_index": self._position.batch_index,
-            "record_offset": self._position.record_offset,
+            "epoch": position.epoch,
+            "batch_index": position.batch_index,
+            "record_offset": position.record_offset,
             "sampler": {name: getattr(config, name) for name in _FINGERPRINT},
             "operators": {
                 "/".join(map(str, path)): np.asarray(var.get_value())
@@ -190,54 +171,33 @@ class Pipeline(DataraxModule):
         offset = state.get("record_offset", 0)
         if not (isinstance(offset, int) and 0 <= offset < self.batch_size):
             diffs.append(f"record_offset must be an int in [0, {self.batch_size}), got {offset!r}")
-        elif offset and self._rebatch.size is None:
+        elif offset and self.plan.output_size is None:
             diffs.append(f"the state is {offset} records into a batch (saved from a pipeline ending "
                          "in Rebatch); restore it into a pipeline that ends in Rebatch too")
         if diffs:
             raise ValueError("the state comes from a different pipeline: " + "; ".join(diffs))
         for path, var in nnx.to_flat_state(nnx.state(self.stages)):
             var.set_value(np.asarray(saved_ops["/".join(map(str, path))], dtype=np.asarray(var.get_value()).dtype))
-        self._set_position(epoch, index, offset)
+        self._position = Position(epoch, index, offset)
 
-    def _set_position(self, epoch: int, batch_index: int, record_offset: int = 0) -> None:
-        self._position.epoch, self._position.batch_index = int(epoch), int(batch_index)
-        self._position.record_offset = int(record_offset)
-
-    def _after(self, epoch: int, batch_index: int) -> tuple[int, int]:
-        batch_index += 1
-        return (epoch + 1, 0) if batch_index == self.batches_per_epoch else (epoch, batch_index)
-
-    def _consumed(self, epoch: int, batch_index: int) -> None:
-        self._set_position(*self._after(epoch, batch_index))
+    def _take_position(self) -> Position:
+        """A new position object for a new owner, continuing from the current one."""
+        self._position = self._position.copy()
+        return self._position
 
     # -- iteration --------------------------------------------------------------------------
-    def _split(self) -> tuple[nnx.GraphDef, Any, list]:
-        graphdef, state = nnx.split(self.stages)
-        leaves, treedef = jax.tree.flatten(state)
-        return graphdef, treedef, leaves
+    def _chunks(self, position: Position, times: StageTimes, batches_per_step: int | None = None,
+                transfer: Callable | None = None) -> Iterator[HostChunk]:
+        return host_chunks(self.sampler, self.source, list(self.host_stages), (position.epoch, position.batch_index),
+                           self.config.num_epochs, times, batches_per_step, transfer)
 
-    def _chunks(self, times: StageTimes, batches_per_step: int | None = None, transfer=None):
-        return host_chunks(
-            self.sampler, self.source, list(self.host_stages),
-            (self._position.epoch, self._position.batch_index), self._options["num_epochs"], times,
-            batches_per_step, transfer,
-        )
+    def _transfer(self) -> Callable:
+        sharding = self._sharding
+        return to_device if sharding is None else (lambda arrays: to_global(arrays, sharding))
 
-    def _batches_per_step(self, live: bool) -> int | None:
-        """Batches per compiled step for this iterator; ``None`` runs unstacked single batches."""
-        if (live or self._sharding.value is not None or self.source.batch_dependent
-                or any(not isinstance(s, Cache) for s in self.host_stages)):
-            return None
-        chosen = self._options["batches_per_step"]
-        if chosen is None:
-            if self._compiled.batches_per_step is None:  # the size of one record, read once
-                record = self.source.first_record()
-                batch_bytes = self.batch_size * sum(np.asarray(v).nbytes for v in record.values())
-                chunk = _CHUNK_BYTES // max(batch_bytes, 1) if batch_bytes <= _SMALL_BATCH_BYTES else 1
-                cap = min(_MAX_BATCHES_PER_STEP, _MAX_ARRAYS_PER_STEP // max(len(record), 1))
-                self._compiled.batches_per_step = int(np.clip(chunk, 1, max(cap, 1)))
-            chosen = self._compiled.batches_per_step
-        return None if chosen == 1 else chosen
+    def _step(self, batches_per_step: int | None = None) -> tuple[Callable, list]:
+        graphdef, treedef, leaves = split_stages(self.stages)
+        return compile_step(graphdef, treedef, tuple(s.name for s in self.stages), batches_per_step), leaves
 
     def compiled_cost(self) -> dict[str, float]:
         """XLA's cost analysis of the compiled step for one batch at the current position:
@@ -246,11 +206,10 @@ class Pipeline(DataraxModule):
         Gathers that batch and compiles the single-batch step for its shape; the position
         does not move.
         """
-        items = self._chunks(StageTimes())
+        items = self._chunks(self._position, StageTimes())
         item = next(items)
         items.close()
-        graphdef, treedef, leaves = self._split()
-        step = compile_step(graphdef, treedef, tuple(node.name for node in self.stages))
+        step, leaves = self._step()
         analysis = step.lower(leaves, *item.arrays).compile().cost_analysis()
         if isinstance(analysis, (list, tuple)):  # older jax: one dict per computation
             analysis = analysis[0] if analysis else {}
@@ -262,18 +221,14 @@ class Pipeline(DataraxModule):
             "transcendentals": float(analysis.get("transcendentals", 0.0)),
         }
 
-    def _transfer(self) -> Callable:
-        sharding = self._sharding.value
-        return to_device if sharding is None else (lambda arrays: to_global(arrays, sharding))
-
     def inputs(self) -> Iterator[tuple[Batch, jax.Array, jax.Array]]:
-        """``(batch, record_ids, epoch)`` before the stages, advancing the position like
+        """``(batch, record_ids, epoch)`` before the step stages, advancing the position like
         ``iter``: to train the stages' parameters, apply them yourself with
-        :func:`~datarax.dag.executor.run_stages` inside ``nnx.grad``."""
-        times = StageTimes()
-        return BatchIterator(self._chunks(times, None, self._transfer()), unstack_arrays, self._consumed,
-                             prefetch=self._options["prefetch"], threaded=self._options["prefetch_thread"],
-                             times=times)
+        :func:`~datarax.dag.run_stages` inside ``nnx.grad``."""
+        times, position = StageTimes(), self._take_position()
+        return PipelineIterator(self._chunks(position, times, None, self._transfer()), unstack_arrays, position,
+                                self.batches_per_epoch, prefetch=self.config.prefetch,
+                                threaded=self.config.prefetch_thread, times=times)
 
     def scan(self, train_step: Callable[[Any, Batch], tuple[Any, Any]], carry: Any, num_batches: int) -> tuple[Any, Any]:
         """Runs the next ``num_batches`` batches through the stages and
@@ -283,60 +238,49 @@ class Pipeline(DataraxModule):
         stages' variables are read once, at the start.
         """
         check_int("num_batches", num_batches, minimum=1)
-        if self._rebatch.size is not None:
-            raise ValueError("scan runs whole batches; remove the final Rebatch stage")
-        if self._sharding.value is not None:
+        if self.output_stages:
+            raise ValueError(f"scan runs the compiled step's batches; remove {self.output_stages[0].name}")
+        if self._sharding is not None:
             raise ValueError("scan stacks host batches; it does not run over a mesh")
-        items = self._chunks(StageTimes())
+        position = self._take_position()
+        items = self._chunks(position, StageTimes())
         chunk = [item for _, item in zip(range(num_batches), items)]
         items.close()
         if len(chunk) < num_batches:
             raise ValueError(f"scan of {num_batches} batches: the stream ends after {len(chunk)}")
         stacked = jax.tree.map(lambda *xs: np.stack(xs), *[item.arrays for item in chunk])
-        graphdef, treedef, leaves = self._split()
-        key = (train_step, graphdef, treedef)
-        if key not in self._compiled.scans:
-            def fused(leaves, carry, stacked):
-                stages = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))
-                return jax.lax.scan(lambda c, xs: train_step(c, run_stages(stages, *xs)), carry, stacked)
-
-            self._compiled.scans[key] = jax.jit(fused)
-        out = self._compiled.scans[key](leaves, carry, stacked)
-        self._consumed(*chunk[-1].positions[-1])
+        graphdef, treedef, leaves = split_stages(self.stages)
+        out = compile_scan(train_step, graphdef, treedef)(leaves, carry, stacked)
+        epoch, index = chunk[-1].positions[-1]
+        position.epoch, position.batch_index = (epoch + 1, 0) if index + 1 == self.batches_per_epoch else (epoch, index + 1)
         return out
 
     def __iter__(self) -> Iterator[Batch]:
-        times = StageTimes()
-        stages = self.stages
-        graphdef, treedef, frozen = self._split()
-        # Only record keys: the state cannot change while iterating, so read it once and
-        # dispatch steps ahead. Otherwise (parameters, user variables) run each step in next()
-        # with the state as it is then, so training between batches shows.
-        live = len(nnx.to_flat_state(nnx.state(stages, nnx.Not(RecordKey)))) > 0
-        per_step = self._batches_per_step(live)
-        step = compile_step(graphdef, treedef, tuple(node.name for node in stages), per_step)
-        wait = self._options["time_stages"]
-        needs_transfer = live or self._sharding.value is not None
-        chunks = self._chunks(times, per_step, self._transfer() if needs_transfer else None)
-        if live:
+        times, plan, config = StageTimes(), self.plan, self.config
+        # Frozen stages (only record keys): the state cannot change while iterating, so it is
+        # read once and steps are dispatched ahead. Live stages: each step runs in next() with
+        # the state as it is then, so training between batches shows.
+        is_live = live(self.stages)
+        per_step = None if is_live else plan.batches_per_step
+        step, frozen = self._step(per_step)
+        needs_transfer = is_live or self._sharding is not None
+        position = self._take_position()
+        chunks = self._chunks(position, times, per_step, self._transfer() if needs_transfer else None)
+        if is_live:
+            stages = self.stages
             produce = unstack_arrays
-            finish = step_on_demand(step, lambda: jax.tree.leaves(nnx.state(stages)), times, wait)
+            finish = step_on_demand(step, lambda: jax.tree.leaves(nnx.state(stages)), times, config.time_stages)
         else:
-            produce, finish = dispatch_ahead(step, frozen, times, wait), None
+            produce, finish = dispatch_ahead(step, frozen, times, config.time_stages), None
         # With chunks, "ahead" means a whole chunk beyond the one being handed out: the next
         # chunk is dispatched as the current one starts, so XLA computes it (on its own thread)
         # while the caller takes the current chunk's batches.
-        prefetch = self._options["prefetch"]
-        ahead = max(prefetch, per_step) if per_step and prefetch else prefetch
-        options = dict(prefetch=ahead, threaded=self._options["prefetch_thread"], times=times, finish=finish)
-        if self._rebatch.size is None:
-            return BatchIterator(chunks, produce, self._consumed, **options)
-        origins = collections.deque()
-        inner = BatchIterator(chunks, produce, lambda *where: origins.append(where), **options)
-        return RebatchIterator(inner, self._rebatch.size, self._position.record_offset, origins,
-                               self._set_position, self._after)
+        ahead = max(config.prefetch, per_step) if per_step and config.prefetch else config.prefetch
+        return PipelineIterator(chunks, produce, position, self.batches_per_epoch, prefetch=ahead,
+                                threaded=config.prefetch_thread, times=times, finish=finish,
+                                output_stages=list(self.output_stages), output_size=plan.output_size)
 
 
-def from_source(source: DataSourceModule, batch_size: int = 32, **options: Any) -> Pipeline:
+def from_source(source: DataSourceModule, batch_size: int, **options: Any) -> Pipeline:
     """Starts a pipeline graph at ``source``; extend it with ``>> OperatorNode(op)``."""
     return Pipeline(source, [], batch_size=batch_size, **options)

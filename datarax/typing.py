@@ -14,21 +14,20 @@ import jax
 
 Batch = dict[str, Any]
 
+VALID_FIELD = "valid"
+"""The boolean field a padded batch (``drop_remainder=False``) carries: True for real records."""
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Element:
-    """One record: its fields in ``data`` and per-record operator ``state``.
+    """One record's fields, in ``data``; an immutable pytree (``update_data`` returns a copy).
 
-    Elements are immutable pytrees; ``update_data`` returns a new element.
+    A pipeline carries fields only, so everything a record holds lives in ``data``.
     """
 
     data: dict[str, Any]
-    state: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def update_data(self, updates: Mapping[str, Any]) -> "Element":
         """Returns a copy with ``updates`` merged into ``data`` (new keys are added)."""
         return dataclasses.replace(self, data={**self.data, **updates})
-
-    def update_state(self, updates: Mapping[str, Any]) -> "Element":
-        return dataclasses.replace(self, state={**self.state, **updates})

@@ -1,23 +1,24 @@
-"""The module tiers every datarax component derives from."""
+"""The module tiers every datarax component derives from, and the stage contract."""
 
 from datarax.core.module import (
     DataraxModule,
     HostBox,
-    HostStage,
     OperatorConfig,
     OperatorModule,
     RecordKey,
     StructuralConfig,
     StructuralModule,
 )
+from datarax.core.stage import Placement, Stage
 
 __all__ = [
     "DataraxModule",
     "HostBox",
-    "HostStage",
     "OperatorConfig",
     "OperatorModule",
+    "Placement",
     "RecordKey",
+    "Stage",
     "StructuralConfig",
     "StructuralModule",
 ]

@@ -1,8 +1,10 @@
-"""Module tiers: ``DataraxModule`` → ``OperatorModule`` (transforms values, inside the compiled
-step) and ``StructuralModule`` (organises data: sources, samplers, host-side batch stages).
+"""Module tiers: ``DataraxModule`` → ``OperatorModule`` (transforms values, a stage inside the
+compiled step) and ``StructuralModule`` (organises data: sources, samplers, host stages).
 
-Configs are frozen dataclasses validated at construction, so a bad value fails where it is
-written, not deep inside a compiled step.
+Configs are frozen, keyword-only dataclasses validated at construction, so a bad value fails
+where it is written, not deep inside a compiled step. A field has a default only where one
+value is right for most data; what depends on the user's data (paths, field names, sizes,
+statistics) is required.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from flax import nnx
 
 from datarax.core.config import check_bool
+from datarax.core.stage import Placement, Stage
 from datarax.typing import Batch
 
 
@@ -33,17 +36,17 @@ class RecordKey(nnx.Variable):
 
 
 class DataraxModule(nnx.Module):
-    """Base of every datarax component: an ``nnx.Module`` with a frozen config."""
+    """Base of every configured datarax component: an ``nnx.Module`` with a frozen config."""
 
     def __init__(self, config: Any):
-        if config is not None and not (
-            dataclasses.is_dataclass(config) and type(config).__dataclass_params__.frozen
-        ):
-            raise TypeError(f"config must be a frozen dataclass, got {type(config).__name__}")
+        if not (dataclasses.is_dataclass(config) and not isinstance(config, type)
+                and type(config).__dataclass_params__.frozen
+                and all(f.kw_only for f in dataclasses.fields(config))):
+            raise TypeError(f"config must be a frozen, keyword-only dataclass instance, got {config!r:.80}")
         self.config = config
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class OperatorConfig:
     """Config shared by all operators.
 
@@ -69,11 +72,10 @@ class OperatorConfig:
             raise TypeError(f"stream_name must be a string, got {self.stream_name!r}")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class StructuralConfig:
-    """Config of structural modules; its values are static for compilation."""
-
-    stochastic: bool = False
+    """Base of the configs of structural modules (sources, samplers, host stages); their
+    values are static for compilation."""
 
 
 def fmix32(x: jax.Array) -> jax.Array:
@@ -116,26 +118,35 @@ def _draw_base_key(rngs: nnx.Rngs, name: str) -> np.ndarray:
     return _host_fmix32(words ^ draw)  # raw uint32 words: a plain, checkpointable array
 
 
-class OperatorModule(DataraxModule):
-    """A transformation of batch values, traced into the pipeline's compiled step.
+class OperatorModule(DataraxModule, Stage):
+    """A transformation of batch values: a stage traced into the pipeline's compiled step.
 
     Subclasses implement :meth:`apply_batch` on a whole batch (every leaf has the batch as its
     leading axis). Stochastic operators call :meth:`record_keys` for one PRNG key per record.
     Operators may hold ``nnx.Param``s; the pipeline reads them at every batch, so they can be
     trained with ``nnx.grad`` between batches.
+
+    ``rngs`` is required exactly when the config is stochastic. There is no default seed: two
+    operators seeded alike on one stream draw the same keys (two flips would flip the same
+    records), so each stochastic operator is seeded where it is built, as Grain asks a seed of
+    every random map; a deterministic operator given ``rngs`` fails rather than ignore them.
     """
+
+    placement = Placement.STEP
 
     def __init__(self, config: OperatorConfig, *, rngs: nnx.Rngs | None = None):
         if not isinstance(config, OperatorConfig):
             raise TypeError(f"config must be an OperatorConfig, got {type(config).__name__}")
         super().__init__(config)
-        if config.stochastic:
-            if rngs is None:
-                raise ValueError(
-                    f"{type(self).__name__} is stochastic and needs rngs=nnx.Rngs(seed)"
-                )
-            self.base_key = RecordKey(_draw_base_key(rngs, config.stream_name))
-            self.key_impl = str(jax.random.key_impl(_stream_of(rngs, config.stream_name).key[...]))
+        if not config.stochastic:
+            if rngs is not None:
+                raise ValueError(f"{type(self).__name__} is deterministic (stochastic=False) and draws no random "
+                                 "numbers: drop rngs=, or set stochastic=True with a stream_name")
+            return
+        if rngs is None:
+            raise ValueError(f"{type(self).__name__} is stochastic and needs rngs=nnx.Rngs(seed)")
+        self.base_key = RecordKey(_draw_base_key(rngs, config.stream_name))
+        self.key_impl = str(jax.random.key_impl(_stream_of(rngs, config.stream_name).key[...]))
 
     @property
     def stochastic(self) -> bool:
@@ -153,24 +164,11 @@ class OperatorModule(DataraxModule):
         words = fmix32(record_ids.astype(jnp.uint32)[:, None] ^ epoch_words[None, :])
         return jax.random.wrap_key_data(words, impl=self.key_impl)
 
-    def apply_batch(self, batch: Batch, record_ids: jax.Array, epoch: jax.Array) -> Batch:
-        raise NotImplementedError
-
 
 class StructuralModule(DataraxModule):
-    """Organises data without learnable parameters (sources, samplers, host batch stages)."""
+    """Organises data without learnable parameters (sources, samplers, host stages)."""
 
-    def __init__(self, config: StructuralConfig | None = None, *, rngs: nnx.Rngs | None = None):
-        super().__init__(config if config is not None else StructuralConfig())
-
-
-class HostStage(StructuralModule):
-    """A batch-level stage run on the host (NumPy), before the compiled step.
-
-    For work whose output *shape* depends on the data (e.g. padding to the smallest bucket
-    that fits the batch): the compiled step is then specialised once per resulting shape.
-    Host stages run in the pipeline's background thread and must come before all operators.
-    """
-
-    def apply_host(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        raise NotImplementedError
+    def __init__(self, config: StructuralConfig):
+        if not isinstance(config, StructuralConfig):
+            raise TypeError(f"config must be a StructuralConfig, got {type(config).__name__}")
+        super().__init__(config)

@@ -1,12 +1,13 @@
 """``Cache(stages, max_bytes)``: memoizes a deterministic sub-graph's output per record id.
 
-The sub-graph runs on the host's side of the pipeline, right after the source's gather, with
-its own compiled step; its per-record outputs are kept in memory (NumPy) until ``max_bytes``
-is reached. With ``directory`` (and ``num_records``), every output row is also kept on disk
+A host stage: the sub-graph runs right after the source's gather, with its own compiled step,
+and its per-record outputs are kept in memory (NumPy) until ``max_bytes`` is reached. With
+``directory`` (and ``num_records``), every output row is also kept on disk
 (:mod:`datarax.dag.cache_disk`), so it outlives the process and the memory budget; memory stays
 a bounded tier in front of it. A batch whose records are all cached skips the sub-graph. Its
 output depends on the record only, so the sub-graph must be deterministic (no random keys) and
-frozen (no ``nnx.Param``s, which training would make stale).
+frozen (no ``nnx.Param``s, which training would make stale), and what comes before it must
+give a record the same rows whatever batch or epoch it is read in.
 """
 
 from __future__ import annotations
@@ -14,24 +15,27 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-import jax
 import numpy as np
 from flax import nnx
 
 from datarax.core.config import check_int
-from datarax.core.module import HostBox, HostStage, RecordKey
+from datarax.core.module import HostBox, RecordKey
+from datarax.core.stage import Placement, Stage
 from datarax.dag.cache_disk import DiskStore, describe
-from datarax.dag.nodes import as_node
+from datarax.dag.nodes import as_step_stage
+from datarax.dag.step import compile_step, split_stages
 
 
-class Cache(HostStage):
-    """Must be the pipeline's first stage; ``stats()`` counts hits, misses and bytes held."""
+class Cache(Stage):
+    """A host stage memoizing ``stages`` per record; ``stats()`` counts hits, misses and bytes."""
+
+    placement = Placement.HOST
 
     def __init__(self, stages: Sequence[Any], *, max_bytes: int = 1 << 30,
                  directory: str | os.PathLike | None = None, num_records: int | None = None):
-        super().__init__()
         check_int("max_bytes", max_bytes, minimum=0)
-        self.nodes = nnx.List([as_node(s) for s in (stages if isinstance(stages, (list, tuple)) else [stages])])
+        stages = stages if isinstance(stages, (list, tuple)) else [stages]
+        self.nodes = nnx.List([as_step_stage(s, "Cache's sub-graph") for s in stages])
         for kind, what in ((RecordKey, "draws random numbers"), (nnx.Param, "has trainable parameters")):
             found = nnx.to_flat_state(nnx.state(self.nodes, kind))
             if len(found):
@@ -48,6 +52,14 @@ class Cache(HostStage):
         else:
             self._disk = HostBox(store=None)
 
+    def check_upstream(self, source, upstream) -> None:
+        varying = [s for s in (source, *upstream) if s.batch_dependent]
+        if source.epoch_dependent:
+            varying.insert(0, source)
+        if varying:
+            raise ValueError(f"Cache memoizes per record id, so its input must depend on the record alone; "
+                             f"{type(varying[0]).__name__} gives a record other rows in another batch or epoch")
+
     def stats(self) -> dict[str, int]:
         m, disk = self._memory, self._disk.store
         stats = {"hits": m.hits, "misses": m.misses, "records": len(m.rows), "bytes": m.bytes}
@@ -56,19 +68,16 @@ class Cache(HostStage):
         return stats
 
     def _run(self, batch, ids, epoch) -> dict[str, np.ndarray]:
-        from datarax.dag.executor import compile_step  # the executor imports this module
-
-        graphdef, state = nnx.split(self.nodes)
-        leaves, treedef = jax.tree.flatten(state)
+        graphdef, treedef, leaves = split_stages(self.nodes)
         if self._memory.step is None:
             self._memory.step = compile_step(graphdef, treedef, tuple(n.name for n in self.nodes))
         out = self._memory.step(leaves, batch, ids.astype(np.int32), np.int32(epoch))
         return {k: np.asarray(v) for k, v in out.items()}
 
-    def apply_records(self, batch: dict[str, np.ndarray], ids: np.ndarray, epoch: int) -> dict[str, np.ndarray]:
-        """The sub-graph's output for records ``ids`` (``batch`` is their gathered data)."""
+    def apply_batch(self, batch: dict[str, np.ndarray], record_ids: np.ndarray, epoch: int) -> dict[str, np.ndarray]:
+        """The sub-graph's output for records ``record_ids`` (``batch`` is their gathered data)."""
         memory, disk = self._memory, self._disk.store
-        keys = np.asarray(ids, np.int64)
+        keys = np.asarray(record_ids, np.int64)
         in_memory = np.fromiter((int(k) in memory.rows for k in keys), bool, len(keys))
         on_disk = disk.has(keys) if disk is not None else np.zeros(len(keys), bool)
         if in_memory.all():
@@ -79,7 +88,7 @@ class Cache(HostStage):
             memory.hits += len(keys)
             out = disk.read(keys)
         else:
-            out = self._run(batch, ids, epoch)
+            out = self._run(batch, record_ids, epoch)
             cached = in_memory | on_disk
             memory.misses += int((~cached).sum())
             memory.hits += int(cached.sum())
@@ -100,6 +109,3 @@ class Cache(HostStage):
                 break
             memory.rows[key] = record
             memory.bytes += size
-
-    def apply_host(self, batch):
-        raise TypeError("Cache runs with the batch's record ids; the pipeline calls apply_records")

@@ -5,7 +5,12 @@ payloads — already-dispatched step outputs when the stages' variables are froz
 arrays awaiting the step otherwise. It runs inline in ``next()`` (keeping ``prefetch`` batches
 dispatched ahead: XLA computes them while the caller uses the current one) or in a background
 thread (for sources whose reads block on I/O). ``next()`` hands out one payload, finishing it
-(running the step now, with the current variables) when it is not dispatched yet.
+(running the step now, with the current variables) when it is not dispatched yet, then runs
+the ``OUTPUT`` stages and, when one of them regroups the stream, cuts the records into output
+batches of its size. It advances its :class:`Position` as batches are handed out, so the
+position counts batches consumed, never batches merely prefetched. An exception in the
+producer is raised by ``next()`` after the batches produced before it; dropping the iterator
+(or ``close()``) stops the thread.
 """
 
 from __future__ import annotations
@@ -19,12 +24,31 @@ import weakref
 from typing import Any, Callable, Iterator, Sequence
 
 import jax
+import jax.numpy as jnp
 
-from datarax.dag.executor import HostChunk, Position
+from datarax.core.stage import Stage
+from datarax.dag.executor import HostChunk, following
 from datarax.dag.monitor import StageTimes
 from datarax.typing import Batch
 
-Ready = list[tuple[Position, Any]]
+Ready = list[tuple[tuple[int, int], Any, Any]]  # per batch: (epoch, index), payload, host record ids
+
+
+class Position:
+    """Where a pipeline's next output starts: batch ``batch_index`` of ``epoch``, after its first
+    ``record_offset`` records (non-zero only when a stage such as ``Rebatch`` regroups the
+    output). Mutable, and written by one iterator only: the one that owns it."""
+
+    __slots__ = ("epoch", "batch_index", "record_offset")
+
+    def __init__(self, epoch: int = 0, batch_index: int = 0, record_offset: int = 0):
+        self.epoch, self.batch_index, self.record_offset = epoch, batch_index, record_offset
+
+    def copy(self) -> "Position":
+        return Position(self.epoch, self.batch_index, self.record_offset)
+
+    def __repr__(self) -> str:
+        return f"Position(epoch={self.epoch}, batch_index={self.batch_index}, record_offset={self.record_offset})"
 
 
 def dispatch_ahead(step: Callable, leaves: Any, times: StageTimes, wait: bool) -> Callable[[HostChunk], Sequence[Any]]:
@@ -67,9 +91,13 @@ def unstack_arrays(chunk: HostChunk) -> Sequence[Any]:
     return (chunk.arrays,)
 
 
-def _ready(chunks: Iterator[HostChunk], produce: Callable[[HostChunk], Sequence[Any]]) -> Iterator[Ready]:
+def _ready(chunks: Iterator[HostChunk], produce: Callable[[HostChunk], Sequence[Any]], with_ids: bool) -> Iterator[Ready]:
     for chunk in chunks:
-        yield list(zip(chunk.positions, produce(chunk)))
+        payloads = produce(chunk)
+        if with_ids:
+            yield [(p, out, chunk.batch_ids(k)) for k, (p, out) in enumerate(zip(chunk.positions, payloads))]
+        else:
+            yield [(p, out, None) for p, out in zip(chunk.positions, payloads)]
 
 
 class _End:
@@ -108,29 +136,33 @@ def _shutdown(stop: threading.Event, pending: queue.Queue, thread: threading.Thr
         thread.join(timeout=0.05)
 
 
-class BatchIterator:
-    """Yields one output batch (a dict of ``jax.Array``) per ``next()``.
-
-    ``on_consumed(epoch, batch_index)`` is called once a batch has been handed out, so the
-    owner's state counts batches *consumed*, never batches merely prefetched. ``times`` (shared
-    with the producer) collects the counters :meth:`stage_times` reports.
-    """
+class PipelineIterator:
+    """Yields one output batch (a dict of ``jax.Array``) per ``next()`` and advances
+    ``position`` once it is handed out. ``times`` (shared with the producer) collects the
+    counters :meth:`stage_times` reports."""
 
     def __init__(
         self,
         chunks: Iterator[HostChunk],
         produce: Callable[[HostChunk], Sequence[Any]],
-        on_consumed: Callable[[int, int], None],
+        position: Position,
+        batches_per_epoch: int,
         *,
         prefetch: int,
         threaded: bool,
         times: StageTimes,
         finish: Callable[[Any], Batch] | None = None,
+        output_stages: Sequence[Stage] = (),
+        output_size: int | None = None,
     ):
-        self._on_consumed, self._finish, self._times = on_consumed, finish, times
+        self._position, self._per_epoch = position, batches_per_epoch
+        self._finish, self._times, self._output_stages = finish, times, tuple(output_stages)
         self._prefetch, self._closed, self._error = prefetch, False, None
-        self._pending: collections.deque[tuple[Position, Any]] = collections.deque()
-        ready = _ready(chunks, produce)
+        self._pending: collections.deque = collections.deque()
+        # Regrouping: [epoch, index, batch, first unread row, rows] per underlying batch.
+        self._output_size, self._pieces, self._buffered = output_size, collections.deque(), 0
+        self._skip, self._last = position.record_offset, None
+        ready = _ready(chunks, produce, bool(output_stages))
         if threaded:
             self._queue: queue.Queue | None = queue.Queue(maxsize=max(1, prefetch))
             stop = threading.Event()
@@ -141,7 +173,7 @@ class BatchIterator:
             self._queue, self._ready = None, ready
             self._finalizer = weakref.finalize(self, ready.close)
 
-    def __iter__(self) -> "BatchIterator":
+    def __iter__(self) -> "PipelineIterator":
         return self
 
     def _refill(self) -> None:
@@ -169,20 +201,63 @@ class BatchIterator:
         if not self._pending and self._error is not None:
             raise self._error
 
+    def _take(self) -> tuple[tuple[int, int], Batch]:
+        """The next underlying batch, stepped and through the output stages."""
+        self._refill()
+        if not self._pending:
+            raise StopIteration
+        where, payload, ids = self._pending.popleft()
+        batch = payload if self._finish is None else self._finish(payload)
+        for stage in self._output_stages:
+            batch = stage.apply_batch(batch, ids, where[0])
+        return where, batch
+
     def __next__(self) -> Batch:
         if self._closed:
             raise StopIteration
         try:
-            self._refill()
-            if not self._pending:
-                raise StopIteration
-            (epoch, index), payload = self._pending.popleft()
-            out = payload if self._finish is None else self._finish(payload)
+            if self._output_size is not None:
+                return self._regroup()
+            where, batch = self._take()
         except BaseException:
             self.close()
             raise
-        self._on_consumed(epoch, index)
-        return out
+        position = self._position
+        position.epoch, position.batch_index = following(where, self._per_epoch)
+        position.record_offset = 0
+        return batch
+
+    def _regroup(self) -> Batch:
+        """The next ``output_size`` records across underlying batches (fewer at a finite end)."""
+        size, pieces = self._output_size, self._pieces
+        while self._buffered < size:
+            try:
+                (epoch, index), batch = self._take()
+            except StopIteration:
+                if not self._buffered:
+                    raise
+                break
+            rows = len(next(iter(batch.values())))
+            pieces.append([epoch, index, batch, min(self._skip, rows), rows])
+            self._buffered += rows - pieces[-1][3]
+            self._skip, self._last = 0, (epoch, index)
+        out, wanted = [], size
+        while pieces and (wanted or pieces[0][3] == pieces[0][4]):
+            piece = pieces[0]
+            take = min(wanted, piece[4] - piece[3])
+            if take:
+                out.append({k: v[piece[3]:piece[3] + take] for k, v in piece[2].items()})
+            piece[3] += take
+            wanted -= take
+            self._buffered -= take
+            if piece[3] == piece[4]:
+                pieces.popleft()
+        position = self._position
+        if pieces:
+            position.epoch, position.batch_index, position.record_offset = pieces[0][0], pieces[0][1], pieces[0][3]
+        else:
+            (position.epoch, position.batch_index), position.record_offset = following(self._last, self._per_epoch), 0
+        return out[0] if len(out) == 1 else {k: jnp.concatenate([p[k] for p in out]) for k in out[0]}
 
     def stage_times(self) -> dict[str, float]:
         """Seconds and batches per stage so far (``gather_s``, ``gather_batches``, …; see

@@ -6,7 +6,7 @@
 
 from datarax.core.module import OperatorConfig, OperatorModule
 from datarax.operators.batch_mix import BatchMixConfig, BatchMixOperator
-from datarax.operators.composite import CompositeOperator, ProbabilisticOperator, SelectorOperator
+from datarax.operators.composite import ProbabilisticOperator, SelectorOperator
 from datarax.operators.element import (
     ElementOperator,
     ElementOperatorConfig,
@@ -20,7 +20,6 @@ from datarax.operators.map import MapOperator, MapOperatorConfig
 __all__ = [
     "BatchMixConfig",
     "BatchMixOperator",
-    "CompositeOperator",
     "ElementOperator",
     "ElementOperatorConfig",
     "FieldConfig",

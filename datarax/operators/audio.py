@@ -14,15 +14,14 @@ from datarax.core.config import check_field, check_int, check_number
 from datarax.operators.element import FieldConfig, RecordOperator, require_stochastic
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomWindowConfig(FieldConfig):
     """A uniformly placed window of ``length`` samples; its start goes to ``offset_field``
     (int32), so a consumer (or a conformance check) knows which part of the clip it got."""
 
-    field: str = "audio"
     stochastic: bool = True
     stream_name: str | None = "random_window"
-    length: int = 16000
+    length: int
     offset_field: str = "audio_offset"
 
     def __post_init__(self):
@@ -43,14 +42,13 @@ class RandomWindow(RecordOperator):
         return {**data, c.field: window, c.offset_field: offset.astype(jnp.int32)}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class LogMelConfig(FieldConfig):
     """``log(mel_power + eps)`` of ``field`` as ``out_field`` ``[frames, n_mels]`` (float32),
     ``frames = 1 + (T - n_fft) // hop_length`` (no padding); the waveform field is dropped."""
 
-    field: str = "audio"
     out_field: str = "log_mel"
-    sample_rate: int = 16000
+    sample_rate: int
     n_fft: int = 400
     hop_length: int = 160
     n_mels: int = 80

@@ -18,7 +18,7 @@ from datarax.core.config import check_bool, check_choice, check_field, check_int
 from datarax.core.module import OperatorConfig, OperatorModule, fmix32
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class BatchMixConfig(OperatorConfig):
     """Attributes:
       mode: ``"mixup"`` (blend whole images) or ``"cutmix"`` (paste a box of area ``1 - λ``).
@@ -30,9 +30,9 @@ class BatchMixConfig(OperatorConfig):
     mode: str = "mixup"
     alpha: float = 0.2
     per_element: bool = False
-    image_field: str = "image"
-    label_field: str = "label"
-    num_classes: int = 10
+    image_field: str
+    label_field: str
+    num_classes: int
     stochastic: bool = True
     stream_name: str | None = "mix"
 
@@ -49,9 +49,10 @@ class BatchMixConfig(OperatorConfig):
 
 
 class BatchMixOperator(OperatorModule):
-    def __init__(self, config: BatchMixConfig | None = None, *, rngs: nnx.Rngs | None = None):
-        super().__init__(config if config is not None else BatchMixConfig(),
-                         rngs=rngs if rngs is not None else nnx.Rngs(0))
+    """MixUp or CutMix (``config.mode``) of each record with the previous one in its batch."""
+
+    def __init__(self, config: BatchMixConfig, *, rngs: nnx.Rngs):
+        super().__init__(config, rngs=rngs)
 
     def _keys(self, record_ids, epoch):
         if self.config.per_element:

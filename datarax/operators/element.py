@@ -37,7 +37,7 @@ class RecordOperator(OperatorModule):
         return jax.vmap(lambda data: self.apply_record(data, None))(batch)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class FieldConfig(OperatorConfig):
     """An operator on one field of each record.
 
@@ -45,7 +45,7 @@ class FieldConfig(OperatorConfig):
       field: the field it reads and replaces.
     """
 
-    field: str = "image"
+    field: str
 
     def __post_init__(self):
         super().__post_init__()
@@ -75,7 +75,7 @@ class FieldOperator(RecordOperator):
         return {**data, self.config.field: self.transform(data[self.config.field], key)}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ElementOperatorConfig(OperatorConfig):
     """Config of :class:`ElementOperator`; see :class:`OperatorConfig`."""
 
@@ -83,7 +83,8 @@ class ElementOperatorConfig(OperatorConfig):
 class ElementOperator(RecordOperator):
     """Applies ``fn(element, key) -> element`` to every record of a batch.
 
-    The function sees one record (no batch dimension) and must return an ``Element``.
+    The function sees one record (no batch dimension) and must return an ``Element``; its
+    ``data`` becomes the record's fields.
     """
 
     def __init__(self, config: OperatorConfig, *, fn: ElementFn, rngs: nnx.Rngs | None = None):

@@ -3,7 +3,7 @@
 The pipeline reads its stages' variables at every batch, so an optimizer step on these
 parameters shows in the next batch. To differentiate, run the stages yourself on the raw
 inputs: ``for batch, ids, epoch in pipeline.inputs(): nnx.grad(loss)(pipeline.stages, …)``
-with ``loss`` calling :func:`datarax.dag.executor.run_stages`.
+with ``loss`` calling :func:`datarax.dag.run_stages`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datarax.core.config import check_int
 from datarax.operators.element import FieldConfig, FieldOperator
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class LearnableConfig(FieldConfig):
     """A learnable transform of the last (channel) axis of ``field``.
 
@@ -25,7 +25,7 @@ class LearnableConfig(FieldConfig):
       channels: size of that axis.
     """
 
-    channels: int = 3
+    channels: int
 
     def __post_init__(self):
         super().__post_init__()
@@ -51,9 +51,8 @@ class _ChannelOperator(FieldOperator):
 class LearnableColorTransform(_ChannelOperator):
     """``pixel @ matrix + bias`` per pixel; starts at the identity (matrix = I, bias = 0)."""
 
-    def __init__(self, config: LearnableConfig | None = None, *, rngs: nnx.Rngs | None = None):
-        config = config if config is not None else LearnableConfig()
-        super().__init__(config, rngs=rngs)
+    def __init__(self, config: LearnableConfig):
+        super().__init__(config)
         self.matrix = nnx.Param(jnp.eye(config.channels, dtype=jnp.float32))
         self.bias = nnx.Param(jnp.zeros((config.channels,), jnp.float32))
 
@@ -64,9 +63,8 @@ class LearnableColorTransform(_ChannelOperator):
 class LearnableNormalize(_ChannelOperator):
     """``(value - mean) * exp(log_scale)`` per channel; starts at the identity."""
 
-    def __init__(self, config: LearnableConfig | None = None, *, rngs: nnx.Rngs | None = None):
-        config = config if config is not None else LearnableConfig()
-        super().__init__(config, rngs=rngs)
+    def __init__(self, config: LearnableConfig):
+        super().__init__(config)
         self.mean = nnx.Param(jnp.zeros((config.channels,), jnp.float32))
         self.log_scale = nnx.Param(jnp.zeros((config.channels,), jnp.float32))
 

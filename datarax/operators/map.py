@@ -13,7 +13,7 @@ from datarax.core.module import OperatorConfig
 from datarax.operators.element import RecordOperator
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class MapOperatorConfig(OperatorConfig):
     """Attributes:
     fields: the fields to map (default: every field of the record).

@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from datarax.core.config import check_bool, check_field, check_int
-from datarax.core.module import HostStage, StructuralConfig
+from datarax.core.module import StructuralConfig, StructuralModule
+from datarax.core.stage import Placement, Stage
 from datarax.operators.element import FieldConfig, RecordOperator
 
 
@@ -30,13 +31,12 @@ def _valid_positions(data, field, pad_value, length_field):
     return tokens != pad_value
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class PadToLengthConfig(FieldConfig):
     """Truncates or pads ``field`` to ``length``; with ``length_field``, positions at or past the
     record's length are set to ``pad_value`` too."""
 
-    field: str = "tokens"
-    length: int = 128
+    length: int
     pad_value: int = 0
     length_field: str | None = None
 
@@ -59,12 +59,11 @@ class PadToLength(RecordOperator):
         return {**data, c.field: tokens}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class AttentionMaskConfig(FieldConfig):
     """Adds ``mask_field``: ``bool[L]`` (real tokens) or, with ``causal``, ``bool[L, L]`` where
     query ``q`` may attend to key ``k`` iff ``k <= q`` and ``k`` is a real token."""
 
-    field: str = "tokens"
     mask_field: str = "attention_mask"
     pad_value: int = 0
     length_field: str | None = None
@@ -88,11 +87,10 @@ class AttentionMask(RecordOperator):
         return {**data, c.mask_field: valid}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ShiftTokensConfig(FieldConfig):
     """Next-token pairs from windows ``[L+1]``: ``inputs = w[:-1]``, ``targets = w[1:]``."""
 
-    field: str = "tokens"
     inputs_field: str = "inputs"
     targets_field: str = "targets"
     keep_source: bool = False
@@ -112,13 +110,13 @@ class ShiftTokens(RecordOperator):
         return {**out, c.inputs_field: window[:-1], c.targets_field: window[1:]}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class DynamicPadToBucketConfig(StructuralConfig):
     """Cuts (or pads) ``field`` of a whole batch to the smallest of ``buckets`` that holds its
     longest record; longer records are truncated to the largest bucket."""
 
-    field: str = "tokens"
-    buckets: tuple[int, ...] = (64, 128, 256, 512)
+    field: str
+    buckets: tuple[int, ...]
     pad_value: int = 0
     length_field: str | None = None
 
@@ -132,8 +130,14 @@ class DynamicPadToBucketConfig(StructuralConfig):
         _check_length_field(self.length_field)
 
 
-class DynamicPadToBucket(HostStage):
-    def apply_host(self, batch):
+class DynamicPadToBucket(StructuralModule, Stage):
+    """A host stage: its output width depends on the batch, so it runs before the compiled step
+    (specialised once per bucket) and the pipeline never gathers several batches through it."""
+
+    placement = Placement.HOST
+    batch_dependent = True
+
+    def apply_batch(self, batch, record_ids, epoch):
         c = self.config
         tokens = batch[c.field]
         if c.length_field is not None:

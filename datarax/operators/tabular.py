@@ -10,13 +10,12 @@ from datarax.core.config import check_int
 from datarax.operators.element import FieldConfig, FieldOperator
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class StandardizeConfig(FieldConfig):
     """``(x - mean) / std`` per column, float32."""
 
-    field: str = "features"
-    mean: tuple[float, ...] | float = 0.0
-    std: tuple[float, ...] | float = 1.0
+    mean: tuple[float, ...] | float
+    std: tuple[float, ...] | float
 
     def __post_init__(self):
         super().__post_init__()
@@ -32,11 +31,9 @@ class Standardize(FieldOperator):
         return (x.astype(jnp.float32) - mean) / std
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Log1pConfig(FieldConfig):
     """``log(1 + x)`` in float32 (for skewed non-negative counts)."""
-
-    field: str = "features"
 
 
 class Log1p(FieldOperator):
@@ -57,12 +54,11 @@ def hash_to_vocabulary(values, vocab_size: int, salt: int = 0, xp=jnp):
     return (x % xp.uint32(vocab_size)).astype(xp.int32)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class HashToVocabularyConfig(FieldConfig):
     """Maps integer categories (any ids) to ``[0, vocab_size)`` by a salted 32-bit hash."""
 
-    field: str = "category"
-    vocab_size: int = 1024
+    vocab_size: int
     salt: int = 0
 
     def __post_init__(self):

@@ -15,14 +15,13 @@ from datarax.core.config import check_number
 from datarax.operators.element import FieldConfig, FieldOperator, require_stochastic
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomCrop3DConfig(FieldConfig):
     """A uniformly placed ``size = (depth, height, width)`` window of the volume."""
 
-    field: str = "volume"
     stochastic: bool = True
     stream_name: str | None = "random_crop_3d"
-    size: tuple[int, int, int] = (64, 64, 64)
+    size: tuple[int, int, int]
 
     def __post_init__(self):
         super().__post_init__()
@@ -44,11 +43,10 @@ class RandomCrop3D(FieldOperator):
         return jax.lax.dynamic_slice(volume, start, (*size, *volume.shape[3:]))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ZScoreConfig(FieldConfig):
     """``(x - mean(x)) / sqrt(var(x) + eps)`` over the whole volume, in float32."""
 
-    field: str = "volume"
     eps: float = 1e-6
 
     def __post_init__(self):

@@ -20,7 +20,7 @@ from datarax.samplers.feistel import FeistelPermutation, derive_key
 _WINDOW_POSITIONS = 1 << 14
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SamplerConfig(StructuralConfig):
     """How records are ordered, sharded and batched.
 
@@ -35,8 +35,8 @@ class SamplerConfig(StructuralConfig):
       num_epochs: how many epochs to yield; ``None`` for an endless stream.
     """
 
-    num_records: int = 1
-    batch_size: int = 1
+    num_records: int
+    batch_size: int
     shuffle: bool = False
     seed: int = 0
     shard_index: int = 0

@@ -49,14 +49,14 @@ def write_array_record(path: str | Path, columns: Mapping[str, Any]) -> Path:
     return path
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ArrayRecordSourceConfig(StructuralConfig):
     """Attributes:
     paths: one file or several (their records are concatenated in order); each needs the
       ``.schema.json`` that :func:`write_array_record` writes, all with the same layout.
     """
 
-    paths: str | Path | Sequence[str | Path] = ()
+    paths: str | Path | Sequence[str | Path]
 
     def __post_init__(self):
         if not self.paths:

@@ -19,10 +19,13 @@ class DataSourceModule(StructuralModule):
 
     ``batch_dependent`` marks a source whose gathered rows depend on the other ids of the
     call (e.g. padding to the batch's longest record): pipelines then gather it one batch at
-    a time instead of a chunk of batches per call.
+    a time instead of a chunk of batches per call. ``epoch_dependent`` marks one whose id
+    stands for another record in another epoch (``MixedSource``), so a record id alone does
+    not identify its rows (``Cache`` refuses it).
     """
 
     batch_dependent: ClassVar[bool] = False
+    epoch_dependent: ClassVar[bool] = False
 
     def __len__(self) -> int:
         raise NotImplementedError

@@ -17,7 +17,7 @@ from datarax.core.module import HostBox, StructuralConfig
 from datarax.sources.base import DataSourceModule, check_columns
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class HFSourceConfig(StructuralConfig):
     """Attributes:
     path, name, split, data_files: arguments of ``datasets.load_dataset`` (unused when a

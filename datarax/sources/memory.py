@@ -5,13 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from flax import nnx
-
 from datarax.core.module import StructuralConfig
 from datarax.sources.base import ColumnSource
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class MemorySourceConfig(StructuralConfig):
     """Config of :class:`MemorySource` (no options beyond the structural ones)."""
 
@@ -20,14 +18,7 @@ class MemorySource(ColumnSource):
     """Records are rows of ``data``'s equally long arrays, one array per field.
 
     Arrays may also be ``np.memmap``s; :class:`NpySource` opens a folder of ``.npy`` files so.
-    ``rngs`` is accepted for API compatibility and unused: a source draws no random numbers.
     """
 
-    def __init__(
-        self,
-        config: MemorySourceConfig | None = None,
-        *,
-        data: Mapping[str, Any],
-        rngs: nnx.Rngs | None = None,
-    ):
+    def __init__(self, config: MemorySourceConfig | None = None, *, data: Mapping[str, Any]):
         super().__init__(config if config is not None else MemorySourceConfig(), data)

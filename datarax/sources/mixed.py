@@ -24,7 +24,7 @@ from datarax.sources.base import DataSourceModule
 _MIX_SALT, _SOURCE_SALT = 0x4D4958, 0x535243
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class MixedSourceConfig(StructuralConfig):
     """Attributes:
     weights: relative weight of each source (positive; normalised to sum to one).
@@ -32,7 +32,7 @@ class MixedSourceConfig(StructuralConfig):
     num_records: positions per epoch; default the sum of the sources' lengths.
     """
 
-    weights: tuple[float, ...] = ()
+    weights: tuple[float, ...]
     seed: int = 0
     num_records: int | None = None
 
@@ -56,6 +56,8 @@ def apportion(total: int, weights: Sequence[float]) -> np.ndarray:
 
 class MixedSource(DataSourceModule):
     """Draws each record from one of ``sources`` with probability proportional to its weight."""
+
+    epoch_dependent = True  # position p of epoch e is drawn afresh every epoch
 
     def __init__(self, config: MixedSourceConfig, *, sources: Sequence[DataSourceModule]):
         super().__init__(config)

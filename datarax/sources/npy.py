@@ -12,7 +12,7 @@ from datarax.core.module import StructuralConfig
 from datarax.sources.base import ColumnSource
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class NpySourceConfig(StructuralConfig):
     """Where the fields live.
 
@@ -21,7 +21,7 @@ class NpySourceConfig(StructuralConfig):
       fields: the fields to open from a folder (default: every ``.npy`` in it).
     """
 
-    path: str | Path | Mapping[str, str | Path] = ""
+    path: str | Path | Mapping[str, str | Path]
     fields: tuple[str, ...] | None = None
 
     def __post_init__(self):

@@ -24,7 +24,7 @@ from datarax.sources.base import DataSourceModule
 SHAPES_KEY = b"datarax.shapes"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ParquetSourceConfig(StructuralConfig):
     """Attributes:
     path: the ``.parquet`` file.
@@ -32,7 +32,7 @@ class ParquetSourceConfig(StructuralConfig):
     cached_row_groups: decoded row groups kept in memory (least recently used dropped).
     """
 
-    path: str | Path = ""
+    path: str | Path
     columns: tuple[str, ...] | None = None
     cached_row_groups: int = 8
 

@@ -19,7 +19,7 @@ from datarax.core.module import HostBox, StructuralConfig
 from datarax.sources.base import DataSourceModule, check_columns
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RaggedSourceConfig(StructuralConfig):
     """Where the ragged field lives and how batches are padded.
 
@@ -34,8 +34,8 @@ class RaggedSourceConfig(StructuralConfig):
       pad_value: fills positions at or past each record's length.
     """
 
-    tokens: str | Path = ""
-    offsets: str | Path = ""
+    tokens: str | Path
+    offsets: str | Path
     columns: Mapping[str, str | Path] = dataclasses.field(default_factory=dict)
     field: str = "tokens"
     length_field: str = "length"

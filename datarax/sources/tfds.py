@@ -17,7 +17,7 @@ from datarax.core.module import StructuralConfig
 from datarax.sources.base import ColumnSource
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TFDSSourceConfig(StructuralConfig):
     """Attributes:
     name, split, data_dir: which prepared TFDS dataset to read (unused when a

@@ -17,7 +17,7 @@ DATA = {"image": np.random.default_rng(0).uniform(size=(N, 8, 8, 3)).astype(np.f
 
 
 def _subgraph(size=4, power=2.0):
-    return [OperatorNode(Resize(ResizeConfig(size=(size, size)))),
+    return [OperatorNode(Resize(ResizeConfig(field="image", size=(size, size)))),
             OperatorNode(MapOperator(MapOperatorConfig(fields=("image",)), fn=lambda x: x ** power))]
 
 

@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
 
     mode, ckpt, out = sys.argv[1:]
     data = {"image": np.random.default_rng(0).uniform(0, 1, (40, 4, 4, 3)).astype(np.float32)}
-    flip = RandomFlip(RandomFlipConfig(stochastic=True, stream_name="aug"), rngs=nnx.Rngs(1))
+    flip = RandomFlip(RandomFlipConfig(field="image", stochastic=True, stream_name="aug"), rngs=nnx.Rngs(1))
     pipeline = from_source(MemorySource(MemorySourceConfig(), data=data), batch_size=8, shuffle=True, seed=3) >> flip
     model = nnx.Linear(48, 1, rngs=nnx.Rngs(0))
     optimizer = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)
@@ -73,7 +73,7 @@ def test_orbax_round_trip_in_a_new_process_continues_the_run_exactly(tmp_path):
 
 def _pipeline(batch_size):
     data = {"image": np.arange(20 * 12, dtype=np.float32).reshape(20, 2, 2, 3)}
-    flip = RandomFlip(RandomFlipConfig(stochastic=True, stream_name="aug"), rngs=nnx.Rngs(1))
+    flip = RandomFlip(RandomFlipConfig(field="image", stochastic=True, stream_name="aug"), rngs=nnx.Rngs(1))
     return from_source(MemorySource(MemorySourceConfig(), data=data), batch_size=batch_size, shuffle=True, prefetch=0) >> flip
 
 

@@ -16,11 +16,13 @@ prefetch = 1
 
 [[operators]]
 name = "Normalize"
+field = "image"
 mean = [127.5]
 std = [127.5]
 
 [[operators]]
 name = "{flip}"
+field = "image"
 stochastic = true
 stream_name = "aug"
 """
@@ -52,6 +54,8 @@ def test_typo_in_operator_name_lists_the_valid_names(tmp_path, capsys):
     (("batch_size = 16", "batch = 16"), "[pipeline]: unknown options ['batch']"),
     (('type = "synthetic"', 'type = "csv"'), "type must be one of ['npy', 'synthetic'], got 'csv'"),
     (("[source]", "[sauce]"), "unknown sections ['sauce']"),
+    (('field = "image"\nmean', 'mean'), "NormalizeConfig.__init__() missing 1 required keyword-only argument: 'field'"),
+    (('type = "synthetic"', 'type = "npy"'), "type = 'npy' needs path ="),
 ])
 def test_bad_pipeline_files_fail_with_exit_2_naming_the_valid_choices(tmp_path, capsys, edit, message):
     text = PIPELINE.replace("{flip}", "RandomFlip").replace(*edit)

@@ -34,14 +34,15 @@ ADVANCED = textwrap.dedent(
 
     data = {"image": np.random.randint(0, 255, (100, 8, 8, 1)).astype(np.float32),
             "label": np.random.randint(0, 10, (100,)).astype(np.int32)}
-    source = MemorySource(MemorySourceConfig(), data=data, rngs=nnx.Rngs(0))
-    normalizer = ElementOperator(ElementOperatorConfig(stochastic=False), fn=normalize, rngs=nnx.Rngs(0))
+    source = MemorySource(MemorySourceConfig(), data=data)
+    normalizer = ElementOperator(ElementOperatorConfig(stochastic=False), fn=normalize)
     augmenter = ElementOperator(ElementOperatorConfig(stochastic=True, stream_name="augmentations"),
                                 fn=augment, rngs=nnx.Rngs(42))
     '''
 )
 
-# Verbatim from the seed README's "Advanced: Branching and Parallel DAGs".
+# The seed README's "Advanced: Branching and Parallel DAGs", verbatim but for the ``rngs=`` its
+# deterministic operators were given: datarax refuses arguments it would ignore (see below).
 SEED_ADVANCED = textwrap.dedent(
     '''
     from datarax.dag.nodes import OperatorNode, Merge, Branch
@@ -51,7 +52,7 @@ SEED_ADVANCED = textwrap.dedent(
         return element.update_data({"image": 1.0 - element.data["image"]})
 
     inverter = ElementOperator(
-        ElementOperatorConfig(stochastic=False), fn=invert, rngs=nnx.Rngs(0),
+        ElementOperatorConfig(stochastic=False), fn=invert,
     )
 
     def is_high_contrast(element):
@@ -84,9 +85,13 @@ def _first_batch(stages, data):
     return jax.tree.map(np.asarray, next(iter(pipeline)))
 
 
-def test_seed_advanced_example_runs_unchanged():
+def test_seed_advanced_example_runs():
     scope: dict = {}
     exec(ADVANCED + SEED_ADVANCED, scope)
+    with pytest.raises(ValueError, match="deterministic .* drop rngs="):  # the seed's ignored rngs
+        scope["ElementOperator"](ElementOperatorConfig(stochastic=False), fn=scope["invert"], rngs=nnx.Rngs(0))
+    with pytest.raises(TypeError, match="rngs"):
+        MemorySource(MemorySourceConfig(), data=scope["data"], rngs=nnx.Rngs(0))
     batches = [b for _, b in zip(range(3), scope["complex_pipeline"])]
     assert [b["image"].shape for b in batches] == [(32, 8, 8, 1)] * 3
     # mean(x/255, 1-x) is far from [0,1] for raw pixels, so every record has high variance

@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
     data = {"image": np.random.default_rng(0).uniform(size=(n, 4, 4, 3)).astype(np.float32),
             "id": np.arange(n, dtype=np.int32)}
     source = MemorySource(MemorySourceConfig(), data=data)
-    flip = lambda: RandomFlip(RandomFlipConfig(stochastic=True, stream_name="aug"), rngs=nnx.Rngs(2))
+    flip = lambda: RandomFlip(RandomFlipConfig(field="image", stochastic=True, stream_name="aug"), rngs=nnx.Rngs(2))
     stages = [OperatorNode(flip()) | OperatorNode(flip()), Merge("mean")]
     reference = next(iter(Pipeline(source, stages, batch_size=16, prefetch=0)))["image"]
 

@@ -5,8 +5,10 @@ import threading
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from datarax import Pipeline
 from datarax.operators import ElementOperator, ElementOperatorConfig, OperatorConfig, OperatorModule
@@ -78,12 +80,23 @@ def test_how_batches_are_produced_changes_nothing(mode):
 
 def test_chunks_are_sized_by_bytes_and_stay_single_for_trainable_stages():
     small = Pipeline(_source(), [], batch_size=4)
-    assert small._batches_per_step(live=False) == 16  # 8-byte records: the cap
+    assert small.plan.batches_per_step == 16  # 8-byte records: the cap
     fields = {f"f{i}": np.zeros(40, np.float32) for i in range(8)}
-    assert Pipeline(MemorySource(data=fields), [], batch_size=4)._batches_per_step(live=False) == 4  # 32 arrays
+    assert Pipeline(MemorySource(data=fields), [], batch_size=4).plan.batches_per_step == 4  # 32 arrays
     big = Pipeline(MemorySource(data={"image": np.zeros((8, 256, 256, 3), np.uint8)}), [], batch_size=4)
-    assert big._batches_per_step(live=False) is None  # 786 KiB batches: one per step
-    assert small._batches_per_step(live=True) is None
+    assert big.plan.batches_per_step is None  # 786 KiB batches: one per step
+
+    class Scale(nnx.Module):
+        def __init__(self):
+            self.factor = nnx.Param(jnp.float32(2.0))
+
+        def __call__(self, batch):
+            return {**batch, "x": batch["x"] * self.factor[...]}
+
+    trained = Pipeline(_source(), [Scale()], batch_size=4, prefetch=0)
+    iterator = iter(trained)
+    assert [float(next(iterator)["x"][0]) for _ in range(2)] == [0.0, 8.0]
+    assert iterator.stage_times()["dispatch_batches"] == 2  # one step per batch, run in next()
     with pytest.raises(ValueError, match="batches_per_step"):
         Pipeline(_source(), [], batch_size=4, batches_per_step=0)
 
@@ -180,7 +193,7 @@ class ReturnsList(OperatorModule):
 
 
 def test_an_operator_that_changes_the_batch_dimension_is_named():
-    with pytest.raises(ValueError, match=r"stage OperatorNode\(DropFirstRecord\) changed the batch dimension"):
+    with pytest.raises(ValueError, match=r"stage DropFirstRecord changed the batch dimension"):
         next(iter(Pipeline(_source(), [DropFirstRecord(OperatorConfig())], batch_size=4)))
 
 

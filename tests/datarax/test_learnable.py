@@ -8,8 +8,8 @@ import pytest
 from flax import nnx
 
 from datarax import from_source
-from datarax.dag.executor import run_stages
-from datarax.dag.nodes import Branch, Merge, OperatorNode
+from datarax.dag import run_stages
+from datarax.dag.nodes import Branch, Merge, OperatorNode, Parallel
 from datarax.operators.learnable import LearnableColorTransform, LearnableConfig, LearnableNormalize
 from datarax.sources import MemorySource, MemorySourceConfig
 
@@ -19,7 +19,8 @@ def _pipeline():
     image = rng.uniform(0, 1, (64, 4, 4, 3)).astype(np.float32)
     image[::2] *= 0.2
     source = MemorySource(MemorySourceConfig(), data={"image": image})
-    colour, norm, colour2 = LearnableColorTransform(), LearnableNormalize(), LearnableColorTransform()
+    config = LearnableConfig(field="image", channels=3)
+    colour, norm, colour2 = LearnableColorTransform(config), LearnableNormalize(config), LearnableColorTransform(config)
     pipeline = (
         from_source(source, batch_size=16, shuffle=True, prefetch=0)
         >> (OperatorNode(colour) | OperatorNode(norm))
@@ -61,22 +62,21 @@ def test_training_through_branch_and_merge_changes_every_parameter_and_lowers_th
 
 def test_learnable_config_errors():
     with pytest.raises(ValueError, match="stochastic must be False"):
-        LearnableConfig(stochastic=True, stream_name="x")
+        LearnableConfig(field="image", channels=3, stochastic=True, stream_name="x")
     source = MemorySource(MemorySourceConfig(), data={"image": np.zeros((4, 2, 2, 4), np.float32)})
     with pytest.raises(ValueError, match="has 4 channels"):
-        next(iter(from_source(source, batch_size=4, prefetch=0) >> LearnableColorTransform()))
+        next(iter(from_source(source, batch_size=4, prefetch=0) >> LearnableColorTransform(LearnableConfig(field="image", channels=3))))
 
 
-def test_weighted_composite_logits_are_learnable():
+def test_weighted_merge_logits_are_learnable():
     from datarax.operators import ElementOperator, ElementOperatorConfig
-    from datarax.operators.composite import CompositeOperator
 
     double = ElementOperator(ElementOperatorConfig(), fn=lambda e, key=None: e.update_data({"image": e.data["image"] * 2}))
-    mix = CompositeOperator([LearnableColorTransform(), double], "weighted")
     source = MemorySource(MemorySourceConfig(), data={"image": np.ones((8, 2, 2, 3), np.float32)})
-    pipeline = from_source(source, batch_size=8, prefetch=0) >> mix
+    colour = LearnableColorTransform(LearnableConfig(field="image", channels=3))
+    pipeline = from_source(source, batch_size=8, prefetch=0) >> Parallel([colour, double]) >> Merge("weighted", weights=(1, 1))
     batch, ids, epoch = next(pipeline.inputs())
     # The target 2x is reached by moving all weight to `double`: the logits' gradient says so.
     grads = nnx.grad(lambda s: jnp.mean((run_stages(s, batch, ids, epoch)["image"] - 2.0) ** 2))(pipeline.stages)
-    g = np.asarray(grads[0].operator.logits[...])
+    g = np.asarray(grads[1].logits[...])
     assert g[0] > 0 > g[1]

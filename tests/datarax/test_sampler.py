@@ -113,14 +113,16 @@ def test_drop_remainder_drops_the_partial_batch():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(num_records=0), "num_records"),
+        (dict(num_records=0, batch_size=1), "num_records"),
         (dict(num_records=10, batch_size=0), "batch_size"),
         (dict(num_records=10, batch_size=11), "batch_size=11 exceeds"),
-        (dict(num_records=10, shard_index=2, shard_count=2), "shard_index"),
-        (dict(num_records=10, shard_count=11), "shard_count"),
-        (dict(num_records=10, seed=-1), "seed"),
-        (dict(num_records=10, num_epochs=0), "num_epochs"),
-        (dict(num_records=10, shuffle=1), "shuffle"),
+        (dict(num_records=10, batch_size=1, shard_index=2, shard_count=2), "shard_index"),
+        (dict(num_records=10, batch_size=1, shard_count=11), "shard_count"),
+        (dict(num_records=10, batch_size=1, seed=-1), "seed"),
+        (dict(num_records=10, batch_size=1, num_epochs=0), "num_epochs"),
+        (dict(num_records=10, batch_size=1, shuffle=1), "shuffle"),
+        (dict(batch_size=1), "missing 1 required keyword-only argument: 'num_records'"),
+        (dict(num_records=10), "missing 1 required keyword-only argument: 'batch_size'"),
     ],
 )
 def test_bad_sampler_settings_name_the_value(kwargs, message):

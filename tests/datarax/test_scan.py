@@ -13,7 +13,7 @@ from datarax.sources import MemorySource, MemorySourceConfig
 
 def _pipeline():
     data = {"image": np.random.default_rng(0).uniform(size=(64, 4, 4, 3)).astype(np.float32)}
-    flip = RandomFlip(RandomFlipConfig(stochastic=True, stream_name="aug"), rngs=nnx.Rngs(1))
+    flip = RandomFlip(RandomFlipConfig(field="image", stochastic=True, stream_name="aug"), rngs=nnx.Rngs(1))
     return from_source(MemorySource(MemorySourceConfig(), data=data), batch_size=8, shuffle=True, prefetch=0) >> flip
 
 

@@ -37,19 +37,19 @@ def _np_pad(tokens, length, pad, lengths=None):
 
 @pytest.mark.parametrize("length", [4, 6, 9])
 def test_pad_to_length_truncates_or_pads(length):
-    got = _run(S.PadToLength(S.PadToLengthConfig(length=length, pad_value=-1)), {"tokens": TOKENS})
+    got = _run(S.PadToLength(S.PadToLengthConfig(field="tokens", length=length, pad_value=-1)), {"tokens": TOKENS})
     np.testing.assert_array_equal(got["tokens"], _np_pad(TOKENS, length, -1))
     stale = TOKENS.copy()
     stale[0, 3:] = 99  # garbage past the stored length is padded over when a length field exists
-    config = S.PadToLengthConfig(length=length, pad_value=0, length_field="length")
+    config = S.PadToLengthConfig(field="tokens", length=length, pad_value=0, length_field="length")
     got = _run(S.PadToLength(config), {"tokens": stale, "length": LENGTHS})
     np.testing.assert_array_equal(got["tokens"], _np_pad(TOKENS, length, 0, LENGTHS))
 
 
 def test_attention_masks_padding_and_causal():
-    got = _run(S.AttentionMask(S.AttentionMaskConfig()), {"tokens": TOKENS})["attention_mask"]
+    got = _run(S.AttentionMask(S.AttentionMaskConfig(field="tokens")), {"tokens": TOKENS})["attention_mask"]
     np.testing.assert_array_equal(got, TOKENS != 0)
-    config = S.AttentionMaskConfig(length_field="length", causal=True, mask_field="mask")
+    config = S.AttentionMaskConfig(field="tokens", length_field="length", causal=True, mask_field="mask")
     got = _run(S.AttentionMask(config), {"tokens": TOKENS, "length": LENGTHS})["mask"]
     keys_valid = np.arange(6)[None, :] < LENGTHS[:, None]
     want = np.tril(np.ones((6, 6), bool))[None] & keys_valid[:, None, :]
@@ -57,12 +57,12 @@ def test_attention_masks_padding_and_causal():
 
 
 def test_shift_tokens_matches_the_nlp_reference():
-    got = _run(S.ShiftTokens(S.ShiftTokensConfig()), {"tokens": TOKENS})
+    got = _run(S.ShiftTokens(S.ShiftTokensConfig(field="tokens")), {"tokens": TOKENS})
     want = text_ref.shift_tokens(TOKENS)
     assert set(got) == {"inputs", "targets"}
     for name in want:
         np.testing.assert_array_equal(got[name], want[name])
-    kept = _run(S.ShiftTokens(S.ShiftTokensConfig(keep_source=True)), {"tokens": TOKENS})
+    kept = _run(S.ShiftTokens(S.ShiftTokensConfig(field="tokens", keep_source=True)), {"tokens": TOKENS})
     assert set(kept) == {"tokens", "inputs", "targets"}
 
 
@@ -76,7 +76,7 @@ def test_dynamic_pad_to_bucket_picks_the_smallest_bucket_per_batch_and_compiles_
         traces.append(element.data["tokens"].shape)
         return element
 
-    bucket = S.DynamicPadToBucket(S.DynamicPadToBucketConfig(buckets=(8, 16, 24)))
+    bucket = S.DynamicPadToBucket(S.DynamicPadToBucketConfig(field="tokens", buckets=(8, 16, 24)))
     pipeline = Pipeline(MemorySource(data={"tokens": tokens}), [bucket, ElementOperator(ElementOperatorConfig(), fn=count)],
                         batch_size=8, num_epochs=2)
     batches = [np.asarray(b["tokens"]) for b in pipeline]
@@ -86,13 +86,14 @@ def test_dynamic_pad_to_bucket_picks_the_smallest_bucket_per_batch_and_compiles_
     np.testing.assert_array_equal(batches[2], tokens[16:24, :24])  # longer rows truncated to the largest
     assert sorted(traces) == [(8,), (16,), (24,)]  # one trace per bucket, reused afterwards
     with pytest.raises(ValueError, match="increasing positive ints"):
-        S.DynamicPadToBucketConfig(buckets=(16, 8))
+        S.DynamicPadToBucketConfig(field="tokens", buckets=(16, 8))
 
 
 def test_host_stages_must_come_first():
-    bucket = S.DynamicPadToBucket(S.DynamicPadToBucketConfig())
-    shift = S.ShiftTokens(S.ShiftTokensConfig())
-    with pytest.raises(ValueError, match="host stage DynamicPadToBucket must come before every operator"):
+    bucket = S.DynamicPadToBucket(S.DynamicPadToBucketConfig(field="tokens", buckets=(8,)))
+    shift = S.ShiftTokens(S.ShiftTokensConfig(field="tokens"))
+    with pytest.raises(ValueError, match="DynamicPadToBucket runs on the host before the compiled step, so it must "
+                                         "come before ShiftTokens, which runs inside the compiled step"):
         Pipeline(MemorySource(data={"tokens": TOKENS}), [shift, bucket], batch_size=1)
 
 
@@ -100,17 +101,17 @@ def test_standardize_and_log1p_match_numpy():
     rng = np.random.default_rng(1)
     x = rng.uniform(0, 50, (6, 4)).astype(np.float32)
     mean, std = (1.0, 2.0, 3.0, 4.0), (0.5, 1.5, 2.5, 3.5)
-    got = _run(T.Standardize(T.StandardizeConfig(mean=mean, std=std)), {"features": x})["features"]
+    got = _run(T.Standardize(T.StandardizeConfig(field="features", mean=mean, std=std)), {"features": x})["features"]
     np.testing.assert_allclose(got, tab_ref.standardize(x, mean, std), rtol=1e-6)
-    got = _run(T.Log1p(T.Log1pConfig()), {"features": x})["features"]
+    got = _run(T.Log1p(T.Log1pConfig(field="features")), {"features": x})["features"]
     np.testing.assert_allclose(got, np.log1p(x), rtol=1e-6)
     with pytest.raises(ValueError, match="std must be positive"):
-        T.StandardizeConfig(std=(1.0, 0.0))
+        T.StandardizeConfig(field="features", mean=0.0, std=(1.0, 0.0))
 
 
 def test_hash_to_vocabulary_agrees_with_numpy_and_spreads_ids():
     ids = np.arange(-5000, 5000, dtype=np.int32) * 7919
-    got = _run(T.HashToVocabulary(T.HashToVocabularyConfig(vocab_size=100, salt=3)), {"category": ids})["category"]
+    got = _run(T.HashToVocabulary(T.HashToVocabularyConfig(field="category", vocab_size=100, salt=3)), {"category": ids})["category"]
     np.testing.assert_array_equal(got, T.hash_to_vocabulary(ids, 100, 3, xp=np))
     assert got.min() >= 0 and got.max() < 100
     counts = np.bincount(got, minlength=100)

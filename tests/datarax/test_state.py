@@ -19,8 +19,8 @@ def _build(seed=1, op_seed=7, n=N, batch_size=8, **options):
     images = np.random.default_rng(0).integers(0, 256, (n, 6, 6, 3), dtype=np.uint8)
     source = MemorySource(data={"image": images, "id": np.arange(n, dtype=np.int32)})
     stages = [
-        I.RandomCrop(I.RandomCropConfig(size=(4, 4), padding=1), rngs=nnx.Rngs(op_seed)),
-        I.RandomFlip(I.RandomFlipConfig(), rngs=nnx.Rngs(op_seed + 1)),
+        I.RandomCrop(I.RandomCropConfig(field="image", size=(4, 4), padding=1), rngs=nnx.Rngs(op_seed)),
+        I.RandomFlip(I.RandomFlipConfig(field="image"), rngs=nnx.Rngs(op_seed + 1)),
     ]
     return Pipeline(source, stages, batch_size=batch_size, shuffle=True, seed=seed, **options)
 
@@ -51,7 +51,7 @@ def test_state_is_a_few_integers_and_the_operator_keys():
     assert state["epoch"] == 0 and state["batch_index"] == 0
     assert state["sampler"] == dict(num_records=N, batch_size=8, shuffle=True, seed=1, shard_index=0,
                                     shard_count=1, drop_remainder=True)
-    assert sorted(state["operators"]) == ["0/operator/base_key", "1/operator/base_key"]
+    assert sorted(state["operators"]) == ["0/base_key", "1/base_key"]
 
 
 def test_state_stays_under_4_kib_for_a_100_mb_memory_mapped_dataset(tmp_path):

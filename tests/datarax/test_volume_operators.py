@@ -9,7 +9,7 @@ from datarax.operators.volume import RandomCrop3D, RandomCrop3DConfig, ZScore, Z
 
 def test_random_crop_3d_cuts_a_window_of_the_volume_keyed_by_the_record():
     volume = jnp.arange(8 * 9 * 10, dtype=jnp.float32).reshape(8, 9, 10)
-    op = RandomCrop3D(RandomCrop3DConfig(size=(4, 5, 6)), rngs=nnx.Rngs(0))
+    op = RandomCrop3D(RandomCrop3DConfig(field="volume", size=(4, 5, 6)), rngs=nnx.Rngs(0))
     crops = [np.asarray(op.transform(volume, jax.random.key(k))) for k in range(20)]
     for crop in crops:
         z, rest = divmod(int(crop[0, 0, 0]), 90)
@@ -21,11 +21,11 @@ def test_random_crop_3d_cuts_a_window_of_the_volume_keyed_by_the_record():
 
 def test_zscore_standardizes_each_volume():
     volume = jax.random.normal(jax.random.key(0), (6, 6, 6)) * 30 + 100
-    out = ZScore(ZScoreConfig()).transform(volume, None)
+    out = ZScore(ZScoreConfig(field="volume")).transform(volume, None)
     assert abs(float(out.mean())) < 1e-5 and abs(float(out.std()) - 1) < 1e-4
 
 
 @pytest.mark.parametrize("size", [(4, 4), (0, 4, 4), "big"])
 def test_bad_crop_sizes_are_named(size):
     with pytest.raises(ValueError, match="size must be a"):
-        RandomCrop3DConfig(size=size)
+        RandomCrop3DConfig(field="volume", size=size)

@@ -24,12 +24,12 @@ def _check_mean_std(mean, std):
         raise ValueError(f"std must be positive, got {std!r}")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class NormalizeConfig(FieldConfig):
     """``(image * scale - mean) / std`` per channel, float32."""
 
-    mean: tuple[float, ...] = (0.0,)
-    std: tuple[float, ...] = (1.0,)
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     scale: float = 1.0
 
     def __post_init__(self):
@@ -44,11 +44,11 @@ class Normalize(FieldOperator):
         return F.normalize(image, c.mean, c.std, c.scale)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class CastConfig(FieldConfig):
     """``(value * scale).astype(dtype)``."""
 
-    dtype: str = "float32"
+    dtype: str
     scale: float = 1.0
 
     def __post_init__(self):
@@ -63,11 +63,11 @@ class Cast(FieldOperator):
         return (value * c.scale if c.scale != 1.0 else value).astype(jnp.dtype(c.dtype))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ResizeConfig(FieldConfig):
     """Bilinear resize to ``size = (height, width)`` (half-pixel centres), float32."""
 
-    size: tuple[int, int] = (224, 224)
+    size: tuple[int, int]
 
     def __post_init__(self):
         super().__post_init__()
@@ -79,13 +79,13 @@ class Resize(FieldOperator):
         return F.resize(image, tuple(self.config.size))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomResizedCropConfig(FieldConfig):
     """torchvision-style RandomResizedCrop to ``size``, bilinear, float32."""
 
     stochastic: bool = True
     stream_name: str | None = "random_resized_crop"
-    size: tuple[int, int] = (224, 224)
+    size: tuple[int, int]
     scale: tuple[float, float] = (0.08, 1.0)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
 
@@ -103,13 +103,13 @@ class RandomResizedCrop(FieldOperator):
         return F.random_resized_crop(image, key, tuple(c.size), tuple(c.scale), tuple(c.ratio))
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomCropConfig(FieldConfig):
     """A uniformly placed ``size`` window of the image zero-padded by ``padding``."""
 
     stochastic: bool = True
     stream_name: str | None = "random_crop"
-    size: tuple[int, int] = (224, 224)
+    size: tuple[int, int]
     padding: int = 0
 
     def __post_init__(self):
@@ -125,7 +125,7 @@ class RandomCrop(FieldOperator):
         return F.random_crop(image, key, tuple(c.size), c.padding)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomFlipConfig(FieldConfig):
     """Mirrors with probability ``p``; ``axis`` 1 is horizontal, 0 vertical."""
 
@@ -146,7 +146,7 @@ class RandomFlip(FieldOperator):
         return F.flip(image, jax.random.bernoulli(key, self.config.p), self.config.axis)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ColorJitterConfig(FieldConfig):
     """Brightness, contrast and saturation factors uniform in ``[max(0, 1-s), 1+s]`` for each
     strength ``s`` (0 disables), applied in that order and clipped to ``[0, max_value]``."""
@@ -172,7 +172,7 @@ class ColorJitter(FieldOperator):
         return F.color_jitter(image, key, c.brightness, c.contrast, c.saturation, c.max_value)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomBrightnessConfig(FieldConfig):
     """``clip(image * f)`` with ``f`` uniform in ``[max(0, 1-strength), 1+strength]``."""
 
@@ -194,7 +194,7 @@ class RandomBrightness(FieldOperator):
         return F.adjust_brightness(image.astype(jnp.float32), F.sample_factors(key, (c.strength,))[0], c.max_value)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomContrastConfig(RandomBrightnessConfig):
     """Blend with the mean luma by a factor uniform in ``[max(0, 1-strength), 1+strength]``."""
 
@@ -207,7 +207,7 @@ class RandomContrast(FieldOperator):
         return F.adjust_contrast(image.astype(jnp.float32), F.sample_factors(key, (c.strength,))[0], c.max_value)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class GaussianNoiseConfig(FieldConfig):
     """``image + std * N(0, 1)`` in float32, clipped to ``clip`` when given."""
 
@@ -229,7 +229,7 @@ class GaussianNoise(FieldOperator):
         return F.gaussian_noise(image, key, self.config.std, self.config.clip)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RandomAffineConfig(FieldConfig):
     """Rotation by ±``degrees``, shift by ±``translate`` × (height, width), zoom by a factor in
     ``scale``, about the centre; bilinear, zeros outside the image, float32."""
