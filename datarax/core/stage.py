@@ -37,9 +37,10 @@ ORDER = (Placement.HOST, Placement.STEP, Placement.OUTPUT)
 class Stage(nnx.Module):
     """A pipeline stage: ``apply_batch(batch, record_ids, epoch) -> batch``.
 
-    ``record_ids`` are the batch's record ids (int32, one per row) and ``epoch`` its epoch;
-    stochastic stages key their randomness on them, so a record's result does not depend on
-    the batch it arrives in. Subclasses set the class attributes that describe them:
+    ``record_ids`` are the batch's record ids (one per row) and ``epoch`` its epoch: traced
+    int32 arrays inside the compiled step, a NumPy array and an int on the host. Stochastic
+    stages key their randomness on them, so a record's result does not depend on the batch
+    it arrives in. Subclasses set the class attributes that describe them:
 
     - ``placement``: where the executor runs the stage (see :class:`Placement`).
     - ``batch_dependent``: a host stage whose output rows depend on the other rows of the
