@@ -20,7 +20,6 @@ from flax import nnx
 
 from datarax.core.config import check_bool
 from datarax.core.stage import Placement, Stage
-from datarax.typing import Batch
 
 
 class HostBox:
