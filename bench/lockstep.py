@@ -26,6 +26,7 @@ import numpy as np
 from bench.store import write_json_atomic
 
 INIT_TIMEOUT_S = 60  # joining a coordinator on this host; a launcher's spec may give more
+STARTUP_S = 120  # importing JAX and the harness: slow on a loaded machine, never in lockstep
 
 
 class Progress:
@@ -43,7 +44,10 @@ def initialize(spec: dict[str, Any], progress: Progress) -> None:
     """CPU collectives over gloo, and ``jax.distributed`` when the job has several processes."""
     import jax
 
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:  # gloo is jax 0.10's default already: set so the cell does not rest on a default
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    except (AttributeError, ValueError):  # a JAX without the option: its own CPU collectives
+        pass
     job = spec["job"]
     if job["process_count"] == 1:
         return
@@ -197,7 +201,7 @@ def main(argv: list[str]) -> int:
     _die_with_parent(spec["parent_pid"])
     os.sched_setaffinity(0, spec["cpus"])
     progress = Progress(Path(spec["progress"]))
-    progress("starting")
+    progress("starting", limit_s=STARTUP_S)
     try:
         initialize(spec, progress)
         outcome = run_process(spec, progress)

@@ -26,13 +26,15 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from bench.lockstep import STARTUP_S
 from bench.store import write_json_atomic
 
 COORDINATOR_ENV, PROCESS_ID_ENV, NUM_PROCESSES_ENV = "DATARAX_COORDINATOR", "DATARAX_PROCESS_ID", "DATARAX_NUM_PROCESSES"
 STALL_S = 120.0  # a phase that lasts longer (unless it names its own limit) is a hung process
 LAUNCHER_INIT_TIMEOUT_S = 900  # nodes of a launch start their cells at different times
 EXIT_GRACE_S = 10.0
-POLL_S = 0.05
+POLL_S = 0.05  # results and deaths
+STALL_CHECK_S = 1.0  # progress files
 
 
 def process_count(spec: dict[str, Any]) -> int:
@@ -181,7 +183,7 @@ class _Worker:
         try:
             report, changed = json.loads(self.progress.read_text()), self.progress.stat().st_mtime
         except (OSError, ValueError):
-            return 0, "starting Python", None, time.monotonic() - self.started
+            return 0, "starting Python", STARTUP_S, time.monotonic() - self.started
         return report["step"], report["phase"], report.get("limit_s"), max(0.0, time.time() - changed)
 
     def kill(self) -> None:
@@ -202,7 +204,7 @@ def _run_group(specs, cell_dir: Path, stem: str, env: dict[str, str], stall_s: f
 
 
 def _watch(workers: list[_Worker], stall_s: float):
-    done_at = None
+    done_at, stall_checked = None, time.monotonic()
     while True:
         results = {}
         for w in workers:
@@ -220,7 +222,8 @@ def _watch(workers: list[_Worker], stall_s: float):
             done_at = done_at or time.monotonic()
             if all(w.proc.poll() is not None for w in workers) or time.monotonic() - done_at > EXIT_GRACE_S:
                 return [results[w.index] for w in sorted(workers, key=lambda w: w.index)]
-        else:
+        elif time.monotonic() - stall_checked > STALL_CHECK_S:  # reads every progress file: not every poll
+            stall_checked = time.monotonic()
             stuck = _stuck(workers, results, stall_s)
             if stuck:
                 return {"adapter_version": None, "status": "failed", "reason": stuck}
