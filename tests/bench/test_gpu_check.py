@@ -100,3 +100,14 @@ def test_run_finds_its_run_folder_and_the_verdict_reads_it(tmp_path):
     assert finished and run_dir.parent == tmp_path / "out"
     code, lines = script.verdict(run_dir)
     assert code == 0 and lines[0].startswith("CV-1/small/numpy") and "ok" in lines[0]
+
+
+def test_list_profiles_shows_each_accelerator_profile_with_its_loaders(capsys):
+    from bench.cli import main
+
+    assert main(["list", "profiles"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in ("gpu_a100", "gpu_h100", "tpu_v5e", "gpu_check"):
+        (at,) = [i for i, line in enumerate(lines) if line.split()[:1] == [name]]
+        listed = lines[at + 1].split("adapters:", 1)[1]
+        assert {a.strip() for a in listed.split(",")} == GPU_LOADERS, lines[at + 1]
