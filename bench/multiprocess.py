@@ -193,9 +193,12 @@ class _Worker:
 
 
 def _run_group(specs, cell_dir: Path, stem: str, env: dict[str, str], stall_s: float):
-    """Runs the workers to the end: their results in process order, or the first failure."""
-    suffix = (lambda s: f".process{s['job']['process_index']}") if len(specs) > 1 or specs[0]["coordinator"] else (lambda s: "")
-    workers = [_Worker(s, cell_dir, f"{stem}{suffix(s)}", env) for s in specs]
+    """Runs the workers to the end: their results in process order, or the first failure. A
+    process of a group writes ``<stem>.process<i>.*`` files; the lone reference ``<stem>.*``."""
+    def name(spec):
+        return f"{stem}.process{spec['job']['process_index']}" if spec["coordinator"] else stem
+
+    workers = [_Worker(spec, cell_dir, name(spec), env) for spec in specs]
     try:
         return _watch(workers, stall_s)
     finally:
