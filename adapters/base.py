@@ -20,6 +20,9 @@ class Job:
 
     ``data`` maps each input field to a ``.npy`` file written once per scenario variant;
     ``cpu_budget`` is the number of worker processes/threads every loader gets.
+    ``process_index``/``process_count``: this JAX process's place among the processes that run
+    the job together (DIST-3); the loader reads its shard of the records and yields global
+    arrays over every process's devices.
     """
 
     scenario_id: str
@@ -28,6 +31,12 @@ class Job:
     seed: int
     cpu_budget: int
     shuffle: bool = True
+    process_index: int = 0
+    process_count: int = 1
+
+    def __post_init__(self):
+        if not 0 <= self.process_index < self.process_count:
+            raise ValueError(f"process_index must be in [0, process_count={self.process_count}), got {self.process_index}")
 
     @property
     def scenario(self) -> Scenario:

@@ -3,8 +3,9 @@ application, a box blur, a learnable normalization) and the pipeline shapes they
 (parallel views merged, ``Cache``, ``Rebatch``, a device mesh, an optimizer step per batch).
 
 A scenario asks through its variant's parameters: ``views`` (PC-2), ``cache`` (IO-4),
-``source_batch`` (PC-3, with ``ordered``), ``mesh``/``axes``/``batch_axes`` (DIST-*); PC-5's
-``learnable_standardize`` transform is trained between batches by :func:`train_between_batches`.
+``source_batch`` (PC-3, with ``ordered``), ``mesh``/``axes``/``batch_axes`` (DIST-1/2),
+``processes`` (DIST-3: a shard per JAX process); PC-5's ``learnable_standardize`` transform is
+trained between batches by :func:`train_between_batches`.
 """
 
 from __future__ import annotations
@@ -92,6 +93,20 @@ def _mesh(params: dict[str, Any]):
     return Mesh(np.asarray(devices[:count]).reshape(shape), tuple(params["axes"]))
 
 
+def _process_shard(job) -> dict[str, Any]:
+    """Pipeline options for one of ``job.process_count`` processes: its shard of the index space
+    and its share of the global batch, assembled over a 1-D mesh of every process's devices."""
+    import jax
+    from jax.sharding import Mesh
+
+    if job.process_count != jax.process_count() or job.process_index != jax.process_index():
+        raise RuntimeError(f"the job is process {job.process_index} of {job.process_count}, JAX runs process "
+                           f"{jax.process_index()} of {jax.process_count()}: initialise jax.distributed first")
+    return {"mesh": Mesh(np.asarray(jax.devices()), ("data",)), "data_axes": ("data",),
+            "shard_index": job.process_index, "shard_count": job.process_count,
+            "batch_size": job.variant.batch_size // job.process_count}
+
+
 def build_pipeline(job, stages_for: Callable[[int], list], source, cache_dir: Callable[[], Path]):
     """The job's pipeline: ``stages_for(seed)`` (the scenario's operators) shaped as its variant asks."""
     from datarax import Pipeline
@@ -111,6 +126,8 @@ def build_pipeline(job, stages_for: Callable[[int], list], source, cache_dir: Ca
         stages = [*stages, Rebatch(job.variant.batch_size)]
     if "mesh" in params:
         options.update(mesh=_mesh(params), data_axes=tuple(params["batch_axes"]))
+    if "processes" in params:  # DIST-3: this process's shard of each global batch
+        options.update(_process_shard(job))
     shuffle = job.shuffle and not params.get("ordered", False)
     return Pipeline(source, stages, shuffle=shuffle, seed=job.seed, **options)
 

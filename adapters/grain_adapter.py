@@ -11,7 +11,9 @@ processes (``mp_prefetch``), started once per job; cheap vectorized work stays i
 where Grain is faster than paying for shared-memory transfer. IO-1's ArrayRecord backend reads
 through ``grain.sources.ArrayRecordDataSource`` (one batched ``__getitems__``); its Parquet file
 through a random-access source over pyarrow row groups (Grain's own ``ParquetIterDataset``
-only streams, so it cannot serve a global shuffle).
+only streams, so it cannot serve a global shuffle). Across JAX processes (DIST-3) each process
+reads its ``ShardByJaxProcess`` shard and its rows become global arrays
+(``jax.make_array_from_process_local_data``).
 """
 
 from __future__ import annotations
@@ -30,17 +32,22 @@ class _Batch:
     """``(index, _) -> batch`` number ``index`` of the endless stream; picklable (spawned workers
     rebuild it). Each process draws an epoch's permutation once, when it first needs it."""
 
-    def __init__(self, records: NpyRecords, transform: RecordTransform, job: Job):
+    def __init__(self, records: NpyRecords, transform: RecordTransform, job: Job, shard=None):
         variant = job.variant
         self.records, self.transform = records, transform
-        self.num_records, self.batch_size, self.seed, self.shuffle = variant.num_records, variant.batch_size, job.seed, job.shuffle
-        self.batches_per_epoch = variant.num_records // variant.batch_size
+        self.num_records, self.seed, self.shuffle = variant.num_records, job.seed, job.shuffle
+        # A process's shard (DIST-3): every shard_count-th record of the epoch's order,
+        # Grain's ``ds[shard_index::shard_count]``, in batches of its share of the global batch.
+        self.shard = (0, 1) if shard is None else (shard.shard_index, shard.shard_count)
+        self.batch_size = variant.batch_size // self.shard[1]
+        self.batches_per_epoch = variant.num_records // self.shard[1] // self.batch_size
         self._order: tuple[int, np.ndarray] | None = None
 
     def __call__(self, index: int, _) -> dict[str, Any]:
         epoch, position = divmod(index, self.batches_per_epoch)
         if self._order is None or self._order[0] != epoch:
-            self._order = (epoch, epoch_order(self.num_records, self.seed, epoch, self.shuffle))
+            order = epoch_order(self.num_records, self.seed, epoch, self.shuffle)
+            self._order = (epoch, order[self.shard[0]::self.shard[1]])
         ids = self._order[1][position * self.batch_size : (position + 1) * self.batch_size]
         return self.transform.batch(self.records.gather(ids), ids, epoch)
 
@@ -53,10 +60,28 @@ def _rewound(iterator, start) -> Iterator[dict[str, Any]]:
         yield batch
 
 
+def _global_batch(job: Job):
+    """This process's rows → global arrays over every JAX process's devices (DIST-3)."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    if (job.process_index, job.process_count) != (jax.process_index(), jax.process_count()):
+        raise RuntimeError(f"the job is process {job.process_index} of {job.process_count}, JAX runs process "
+                           f"{jax.process_index()} of {jax.process_count()}: initialise jax.distributed first")
+    sharding = NamedSharding(Mesh(np.asarray(jax.devices()), ("data",)), PartitionSpec("data"))
+    return lambda batch: {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
+
+
 class GrainAdapter(LibraryAdapter):
     name = library = "grain"
     ops = OPS
     backends = frozenset({"npy", "memory", "array_record", "parquet"})
+
+    def supports(self, scenario, variant):
+        if "multi_process" in scenario.capabilities:  # process shards as global arrays: _global_batch
+            missing = [t.name for t in scenario.transforms(variant) if t.name not in self.ops]
+            return f"no {self.ops_kind} for {missing}" if missing else None
+        return super().supports(scenario, variant)
 
     def prepare(self, job: Job) -> None:
         _formats.prepare_backend(job)
@@ -70,11 +95,14 @@ class GrainAdapter(LibraryAdapter):
         variant = job.variant
         records = _formats.records(job, grain.sources.ArrayRecordDataSource)
         transform = RecordTransform(job.scenario.transforms(variant), job.seed)
-        work = _Batch(records, transform, job)
+        multi_process = "processes" in dict(variant.params)
+        work = _Batch(records, transform, job, grain.sharding.ShardByJaxProcess(drop_remainder=True) if multi_process else None)
         batches = grain.MapDataset.range(work.batches_per_epoch).repeat()
         dataset = batches.map_with_index(work).to_iter_dataset(grain.ReadOptions(num_threads=0))
         if transform.stochastic and job.cpu_budget > 1:
             dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=job.cpu_budget))
+        if multi_process:
+            dataset = dataset.map(_global_batch(job))
         iterator = iter(dataset)
         return iterator, iterator.get_state()
 

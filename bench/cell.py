@@ -135,8 +135,11 @@ def main(argv: list[str]) -> int:
     spec = json.loads(spec_path.read_text())
     _die_with_parent(spec["parent_pid"])
     cpus = _pin(spec["job"]["cpu_budget"])
-    try:
-        outcome = run_cell(spec)
+    from bench.multiprocess import process_count, run_processes
+
+    try:  # a scenario across JAX processes (DIST-3): this process supervises them
+        outcome = (run_processes(spec, cpus, out_path.parent, out_path.name.removesuffix(".out.json"))
+                   if process_count(spec) > 1 else run_cell(spec))
     except BaseException as e:  # noqa: BLE001 - everything the loader raises is the cell's failure
         outcome = {
             "status": "failed",

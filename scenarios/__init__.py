@@ -10,6 +10,7 @@ from scenarios.io import MixedSources, SourceBackends, StreamingVsEager
 from scenarios.learnable import LearnableTransform
 from scenarios.mixing import BatchMixing
 from scenarios.multimodal import ImageCaption
+from scenarios.multiprocess import MultiProcess
 from scenarios.overhead import HeavyTransforms, ModuleOverhead
 from scenarios.production import CheckpointResume, Determinism
 from scenarios.tabular import DenseFeatures, Recommendation
@@ -24,7 +25,7 @@ SCENARIOS: dict[str, Scenario] = {
         MedicalVolumes(), MixedSources(), HeavyTransforms(), VariableLengthText(),
         CheckpointResume(), StreamingVsEager(), MultiResolution(), AudioTokens(),
         BatchMixing(), TwoViews(), Rebatching(), ProbabilisticOps(), LearnableTransform(), CachedTransform(),
-        DataParallel(), DeviceMesh(),
+        DataParallel(), DeviceMesh(), MultiProcess(),
     )
 }
 

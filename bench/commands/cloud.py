@@ -1,6 +1,7 @@
 """``datarax-bench cloud launch``: run the benchmark on a cloud machine with SkyPilot.
 
-Wraps ``sky launch sky/<target>.yaml`` from the repository root (the task's workdir). The W&B
+Wraps ``sky launch sky/<target>.yaml`` from the repository root (the task's workdir); the
+``multihost`` target is a cluster of 2 GPU nodes that runs DIST-3 across them. The W&B
 key is handed over as ``--secret WANDB_API_KEY`` — by name, so SkyPilot reads its value from
 this process's environment: it never appears on a command line, in a file or in a log.
 """
@@ -22,7 +23,9 @@ from rich.console import Console
 from bench.commands.common import EXIT_BAD_INPUT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TARGETS = ("cpu", "gpu", "tpu")
+TARGETS = ("cpu", "gpu", "tpu", "multihost")
+BACKENDS = {"cpu": "cpu", "gpu": "gpu", "tpu": "tpu", "multihost": "gpu"}  # the backend of a target's profiles
+GPU_TARGETS = ("gpu", "multihost")
 SECRETS = ("WANDB_API_KEY",)
 
 
@@ -38,14 +41,15 @@ def register(sub) -> None:
             "WANDB_API_KEY, when set here, is passed as a SkyPilot secret and the run is exported to W&B."
         ),
     )
-    launch.add_argument("--target", required=True, choices=TARGETS, help="machine kind: cpu (cpu_full), gpu (A100/H100), tpu (v5e)")
+    launch.add_argument("--target", required=True, choices=TARGETS,
+                        help="machine kind: cpu (cpu_full), gpu (A100/H100), tpu (v5e), multihost (2 GPU nodes, DIST-3 across them)")
     launch.add_argument("--cluster", help="cluster name (default: datarax-<target>)")
     launch.add_argument(
         "--bucket", default=os.environ.get("DATARAX_RESULTS_BUCKET") or _default_bucket(),
         help="bucket that receives the run folder (default: $DATARAX_RESULTS_BUCKET or datarax-bench-<user>)",
     )
     launch.add_argument("--profile", help="profile to run instead of the target's (must be for the same backend)")
-    launch.add_argument("--gpus", help="gpu target only: one GPU type instead of 'A100 or H100', e.g. H100:1")
+    launch.add_argument("--gpus", help="gpu and multihost targets: one GPU type instead of 'A100 or H100', e.g. H100:1")
     launch.add_argument("--down", action="store_true", help="tear the cluster down when the run ends")
     launch.add_argument("--idle-minutes", type=int, help="stop the cluster after this many idle minutes")
     launch.add_argument("--yes", "-y", action="store_true", help="do not ask sky for confirmation")
@@ -72,19 +76,23 @@ def launch_command(args: argparse.Namespace, environ: dict[str, str]) -> list[st
     task = REPO_ROOT / "sky" / f"{args.target}.yaml"
     if not task.is_file():
         raise LaunchError(f"{task} not found: cloud launches need a clone of the repository (pip install -e .)")
-    if args.gpus and args.target != "gpu":
-        raise LaunchError(f"--gpus {args.gpus!r} applies to --target gpu only, not {args.target!r}")
+    if args.gpus and args.target not in GPU_TARGETS:
+        raise LaunchError(f"--gpus {args.gpus!r} applies to --target {' or '.join(GPU_TARGETS)} only, not {args.target!r}")
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", args.bucket or ""):
         raise LaunchError(f"bucket name {args.bucket!r}: use 3-63 lowercase letters, digits, '-' or '.'")
     argv = ["sky", "launch", "--cluster", args.cluster or f"datarax-{args.target}", str(task.relative_to(REPO_ROOT))]
     argv += ["--env", f"DATARAX_RESULTS_BUCKET={args.bucket}"]
     if args.profile:
         try:
-            backend = load_profile(args.profile).backend
+            profile = load_profile(args.profile)
         except ProfileError as e:
             raise LaunchError(str(e)) from None
-        if backend != args.target:
-            raise LaunchError(f"profile {args.profile!r} is for backend {backend!r}, not --target {args.target!r}")
+        if profile.backend != BACKENDS[args.target]:
+            raise LaunchError(f"profile {args.profile!r} is for backend {profile.backend!r}; --target {args.target!r} "
+                              f"runs {BACKENDS[args.target]!r} profiles")
+        if args.target == "multihost" and not _runs_across_processes(profile):
+            raise LaunchError(f"profile {args.profile!r} has no cell that runs across processes (e.g. DIST-3): "
+                              "on --target multihost every node would repeat the same run")
         argv += ["--env", f"DATARAX_PROFILE={args.profile}"]
     for name in SECRETS:
         if environ.get(name):
@@ -98,6 +106,13 @@ def launch_command(args: argparse.Namespace, environ: dict[str, str]) -> list[st
     if args.yes:
         argv.append("--yes")
     return argv
+
+
+def _runs_across_processes(profile) -> bool:
+    from scenarios import get_scenario
+    from scenarios.multiprocess import processes
+
+    return any(processes(get_scenario(c.scenario).variant(v)) > 1 for c in profile.cells for v in c.variants)
 
 
 def _sky_executable() -> str | None:

@@ -21,8 +21,12 @@ def _list(args: argparse.Namespace, console: Console) -> int:
     if args.what == "profiles":
         from bench.profile import load_profile, shipped_profiles
 
-        for name in shipped_profiles():
-            console.print(f"{name:<12} {load_profile(name).description}")
+        names = shipped_profiles()
+        width = max(map(len, names)) + 1
+        for name in names:
+            profile = load_profile(name)
+            console.print(f"{name:<{width}} {profile.backend:<4} {profile.description}\n{'':<{width}} adapters: "
+                          f"{', '.join(profile.adapters)}", highlight=False)
     elif args.what == "matrix":
         text = support_matrix()
         if args.markdown:

@@ -17,7 +17,7 @@ def _command_line(out: str) -> list[str]:
     return shlex.split(line.split(" && ", 1)[1])
 
 
-@pytest.mark.parametrize("target", ["cpu", "gpu", "tpu"])
+@pytest.mark.parametrize("target", ["cpu", "gpu", "tpu", "multihost"])
 def test_dryrun_prints_the_sky_launch_command(target, capsys, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     assert main(["cloud", "launch", "--target", target, "--bucket", "team-results", "--dryrun"]) == 0
@@ -40,6 +40,18 @@ def test_dryrun_passes_the_wandb_key_by_name_never_by_value(capsys, monkeypatch)
     assert argv[argv.index("--gpus") + 1] == "H100:1"
     assert "DATARAX_PROFILE=gpu_h100" in argv and "--down" in argv and "--yes" in argv
     assert argv[argv.index("--idle-minutes-to-autostop") + 1] == "30"
+
+
+def test_multihost_dryrun_takes_a_gpu_type_and_only_profiles_that_run_across_processes(capsys, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    assert main(["cloud", "launch", "--target", "multihost", "--gpus", "H100:1", "--profile", "multihost",
+                 "--bucket", "team-results", "--dryrun"]) == 0
+    argv = _command_line(capsys.readouterr().out)
+    assert argv[4] == "sky/multihost.yaml" and argv[argv.index("--gpus") + 1] == "H100:1"
+    assert "DATARAX_PROFILE=multihost" in argv and argv[3] == "datarax-multihost"
+    assert main(["cloud", "launch", "--target", "multihost", "--profile", "gpu_h100", "--dryrun"]) == 2
+    out = capsys.readouterr().out
+    assert "gpu_h100" in out and "across processes" in out
 
 
 @pytest.mark.parametrize(

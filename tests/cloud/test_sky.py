@@ -8,11 +8,13 @@ import sys
 import pytest
 import yaml
 
+from bench.profile import load_profile
 from tests.cloud.common import ROOT, assert_profiles_shipped, extras, profiles_named
 
 sky = pytest.importorskip("sky", reason="skypilot is in the cloud extra")
 
-TARGETS = ("cpu", "gpu", "tpu")
+TARGETS = ("cpu", "gpu", "tpu", "multihost")
+BACKEND = {"cpu": "cpu", "gpu": "gpu", "tpu": "tpu", "multihost": "gpu"}
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +27,7 @@ def test_task_file_validates_offline(target):
     task = sky.Task.from_yaml(str(ROOT / "sky" / f"{target}.yaml"))
     assert task.name == f"datarax-bench-{target}"
     assert task.workdir == "."
-    assert "sky/setup.sh" in task.setup and "sky/run.sh" in task.run
+    assert "sky/setup.sh" in task.setup and f"sky/{'multihost' if target == 'multihost' else 'run'}.sh" in task.run
     (mount,) = task.storage_mounts.values()
     assert mount.name == "datarax-bench-results"
 
@@ -47,15 +49,18 @@ def test_task_names_shipped_profiles_of_its_backend_and_existing_extras(target):
         assert profile == "auto"
         named = set(re.findall(r"\bprofile=(\w+)", (ROOT / "sky" / "run.sh").read_text())) | profiles_named(text)
         assert named == {"gpu_a100", "gpu_h100"}  # what DATARAX_PROFILE=auto chooses from
+    elif target == "multihost":
+        named = {profile}
+        assert profiles_named(text) == set()  # no other profile named beside it
     else:
         named = profiles_named(text)
         assert named == {profile}
-    assert_profiles_shipped(named, target, f"sky/{target}.yaml")
+    assert_profiles_shipped(named, BACKEND[target], f"sky/{target}.yaml")
     (setup_line,) = re.findall(r"bash sky/setup\.sh .*", config["setup"])
     wanted = setup_line.split()[2]
     missing = set(wanted.split(",")) - extras()
     assert not missing, f"sky/{target}.yaml installs extras {sorted(missing)} that pyproject.toml lacks"
-    assert (target == "cpu") or target in wanted.split(",")
+    assert (target == "cpu") or BACKEND[target] in wanted.split(",")
     for path in re.findall(r" -c (\S+)", setup_line):
         assert (ROOT / path).is_file(), path
 
@@ -68,7 +73,20 @@ def test_accelerators():
     assert list(resources.accelerators) == ["tpu-v5litepod-8"]
 
 
-@pytest.mark.parametrize("script", ["setup.sh", "run.sh"])
+def test_multihost_is_two_gpu_nodes_that_run_dist3_across_them():
+    task = sky.Task.from_yaml(str(ROOT / "sky" / "multihost.yaml"))
+    assert task.num_nodes == 2
+    assert {name for r in task.resources for name in r.accelerators} == {"A100", "H100"}
+    script = (ROOT / "sky" / "multihost.sh").read_text()
+    for variable in ("SKYPILOT_NODE_IPS", "SKYPILOT_NODE_RANK", "SKYPILOT_NUM_NODES", "DATARAX_COORDINATOR",
+                     "DATARAX_PROCESS_ID", "DATARAX_NUM_PROCESSES"):
+        assert variable in script, variable
+    assert "run.sh" in script
+    cells = {(c.scenario, v) for c in load_profile("multihost").cells for v in c.variants}
+    assert ("DIST-3", "multihost") in cells
+
+
+@pytest.mark.parametrize("script", ["setup.sh", "run.sh", "multihost.sh"])
 def test_shell_steps_parse(script):
     assert subprocess.run(["bash", "-n", str(ROOT / "sky" / script)]).returncode == 0
 
