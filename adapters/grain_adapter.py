@@ -12,6 +12,10 @@ where Grain is faster than paying for shared-memory transfer. IO-1's ArrayRecord
 through ``grain.sources.ArrayRecordDataSource`` (one batched ``__getitems__``); its Parquet file
 through a random-access source over pyarrow row groups (Grain's own ``ParquetIterDataset``
 only streams, so it cannot serve a global shuffle).
+
+Delivery: Grain's own ``grain.experimental.device_put`` ends the pipeline (a thread that
+prefetches host batches, ``jax.device_put`` onto the job's device, a second thread holding
+batches already on the device), as Grain documents for JAX training loops.
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class GrainAdapter(LibraryAdapter):
         dataset = batches.map_with_index(work).to_iter_dataset(grain.ReadOptions(num_threads=0))
         if transform.stochastic and job.cpu_budget > 1:
             dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=job.cpu_budget))
+        if job.on_device:
+            dataset = grain.experimental.device_put(dataset, job.sharding())
         iterator = iter(dataset)
         return iterator, iterator.get_state()
 

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 
+from adapters._delivery import deliver
 from adapters.base import Adapter
 
 
@@ -34,6 +35,9 @@ class PrefetchingAdapter(Adapter):
         return "test"
 
     def open(self, job):
+        return deliver(self._batches(job), job)
+
+    def _batches(self, job):
         v = job.variant
         tokens = np.zeros((v.batch_size, v.param("seq_len")), np.int32)
         out, stop = queue.Queue(maxsize=2), threading.Event()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adapters._delivery import deliver
 from adapters.base import Adapter
 
 SLOWDOWN_ENV = "DATARAX_TEST_SLOWDOWN"
@@ -43,6 +44,9 @@ class SteadySleep(Adapter):
         return self.delay_s
 
     def open(self, job):
+        return deliver(self._batches(job), job)
+
+    def _batches(self, job):
         batch, delay = _zeros(job), self._delay()
         while True:
             time.sleep(delay)

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from adapters._delivery import deliver
 from adapters.base import Adapter
 
 
@@ -22,16 +23,29 @@ class _Fake(Adapter):
 
 
 class SleepAdapter(_Fake):
-    """Conformant batches, each produced after a 20 ms sleep."""
+    """Conformant batches, each produced after a 20 ms sleep, delivered by the shared helper."""
 
     name = "sleep"
     delay_s = 0.02
 
     def open(self, job):
+        return deliver(self._sleep(job), job)
+
+    def _sleep(self, job):
         batch = self._batch(job)
         while True:
             time.sleep(self.delay_s)
             yield batch
+
+
+class HostOnlyAdapter(SleepAdapter):
+    """Conformant values, but host NumPy arrays whatever the job's delivery point."""
+
+    name = "host-only"
+    delay_s = 0.0
+
+    def open(self, job):
+        return self._sleep(job)
 
 
 class CrashAdapter(_Fake):
@@ -56,8 +70,7 @@ class WrongShapeAdapter(_Fake):
     def open(self, job):
         batch = self._batch(job)
         batch["image"] = batch["image"][:, :-1]
-        while True:
-            yield batch
+        return deliver(iter(lambda: batch, None), job)
 
 
 class UnavailableAdapter(_Fake):
