@@ -46,7 +46,6 @@ def test_main_command_runs_builtin_and_extra_module_adapters(tmp_path, capsys):
         assert r["versions"]["jax"] and r["versions"]["numpy"] and r["adapter_version"]
         assert r["delivery"] == "device" and r["device"] == "cpu:0"
         assert m["conformance_s"] > 0 and m["sampling_check_batches"] >= 1 and "timed_sample_seed" in m
-    assert "batches delivered to device: cpu:0" in out
 
 
 def test_crash_hang_memory_hog_are_recorded_and_the_run_goes_on(tmp_path):
@@ -71,21 +70,26 @@ def test_crash_hang_memory_hog_are_recorded_and_the_run_goes_on(tmp_path):
     assert records["numpy"]["status"] == "ok"
 
 
-def test_host_delivery_times_every_loader_to_host_arrays(tmp_path):
-    _, records = _run(tmp_path, ["datarax", f"{PLUGINS}:HostOnlyAdapter"], delivery="host")
+def test_host_delivery_times_every_loader_to_host_arrays(tmp_path, capsys):
+    run_dir, records = _run(tmp_path, ["datarax", f"{PLUGINS}:HostOnlyAdapter"], delivery="host")
     for r in records.values():
         assert r["status"] == "ok", r["reason"]
         assert r["delivery"] == "host" and r["device"] == "host"
+    capsys.readouterr()
+    assert main(["show", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "delivery host" in out and "batches delivered to host: host" in out and "conformance checks" in out
 
 
 def test_production_time_is_inside_the_timed_region(tmp_path):
     _, records = _run(tmp_path, [f"{PLUGINS}:SleepAdapter"], batches=12, repetitions=3)
     r = records["SleepAdapter"]
     assert r["status"] == "ok"
-    assert r["metrics"]["latency_p50_s"] == pytest.approx(0.02, rel=0.05, abs=0.001)
+    # A 20 ms sleep, then the delivery's device_put of its 1.5 MiB batch (1-2 ms here).
+    assert 0.02 <= r["metrics"]["latency_p50_s"] < 0.025
     steady = [x for rep in r["samples"]["batch_latency_s"] for x in rep[1:]]
     assert statistics.median(steady) >= 0.02
-    assert r["metrics"]["elements_per_s"] == pytest.approx(128 / 0.02, rel=0.1)
+    assert 128 / 0.03 < r["metrics"]["elements_per_s"] <= 128 / 0.02  # loosely: the machine is shared
 
 
 def test_peak_rss_includes_a_worker_child(tmp_path):
