@@ -13,13 +13,18 @@ import numpy as np
 
 from scenarios import Scenario, Variant, get_scenario
 
+DELIVERIES = ("device", "host")
+
 
 @dataclasses.dataclass(frozen=True)
 class Job:
     """Everything a loader needs for one benchmark cell.
 
     ``data`` maps each input field to a ``.npy`` file written once per scenario variant;
-    ``cpu_budget`` is the number of worker processes/threads every loader gets.
+    ``cpu_budget`` is the number of worker processes/threads every loader gets. ``delivery``
+    says where a batch counts as delivered: ``"device"``, a dict of ``jax.Array``s on the
+    profile's training device (``jax.devices(platform)[0]``, or sharded over the cell's mesh:
+    :meth:`sharding`), or ``"host"``, NumPy arrays in host memory.
     ``process_index``/``process_count``: this JAX process's place among the processes that run
     the job together (DIST-3); the loader reads its shard of the records and yields global
     arrays over every process's devices.
@@ -31,12 +36,38 @@ class Job:
     seed: int
     cpu_budget: int
     shuffle: bool = True
+    delivery: str = "device"
+    platform: str = "cpu"  # the profile's JAX backend: cpu, gpu or tpu
     process_index: int = 0
     process_count: int = 1
 
     def __post_init__(self):
+        if self.delivery not in DELIVERIES:
+            raise ValueError(f"delivery {self.delivery!r}; valid: {', '.join(DELIVERIES)}")
         if not 0 <= self.process_index < self.process_count:
             raise ValueError(f"process_index must be in [0, process_count={self.process_count}), got {self.process_index}")
+
+    @property
+    def on_device(self) -> bool:
+        return self.delivery == "device"
+
+    def sharding(self):
+        """The ``jax.sharding.Sharding`` a delivered batch carries: for a variant with a ``mesh``
+        (DIST-*), the batch axis split over ``batch_axes`` of a mesh of the platform's first
+        devices; otherwise the platform's first device."""
+        import jax
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
+
+        params = dict(self.variant.params)
+        if "mesh" not in params:
+            return SingleDeviceSharding(jax.devices(self.platform)[0])
+        shape = tuple(params["mesh"])
+        count = int(np.prod(shape))
+        devices = jax.devices(self.platform)
+        if len(devices) < count:
+            raise RuntimeError(f"a {shape} mesh needs {count} {self.platform} devices, JAX sees {len(devices)}")
+        mesh = Mesh(np.asarray(devices[:count]).reshape(shape), tuple(params["axes"]))
+        return NamedSharding(mesh, PartitionSpec(tuple(params["batch_axes"])))
 
     @property
     def scenario(self) -> Scenario:
@@ -54,7 +85,8 @@ class Job:
     @property
     def key(self) -> tuple:
         """Hashable identity of the job, for caches of built loaders."""
-        return (self.scenario_id, self.variant_name, tuple(sorted(self.data.items())), self.seed, self.cpu_budget, self.shuffle)
+        return (self.scenario_id, self.variant_name, tuple(sorted(self.data.items())), self.seed, self.cpu_budget,
+                self.shuffle, self.delivery, self.platform)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The input fields, memory-mapped read-only (pages load as batches touch them)."""

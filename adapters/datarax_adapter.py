@@ -1,4 +1,9 @@
-"""datarax itself: the scenario's transforms as library operators fused into one compiled step."""
+"""datarax itself: the scenario's transforms as library operators fused into one compiled step.
+
+Delivery: the engine's batches are already ``jax.Array``s on JAX's default device (the profile's
+backend), or global arrays on the cell's mesh; in host mode the harness copies them to host
+NumPy arrays inside the clock, as it converts every loader's batches.
+"""
 
 from __future__ import annotations
 

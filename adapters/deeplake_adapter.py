@@ -7,6 +7,9 @@ hands each batch's shuffled ids to a dataset whose ``__getitems__`` reads every 
 (sorted ids, then put back in order), then runs the transforms with per-record random
 parameters keyed by (seed, epoch, record id). Per-record work runs in ``job.cpu_budget``
 persistent workers, each opening the dataset itself; cheap vectorized work stays in-process.
+
+Delivery: the ``DataLoader``'s NumPy batches go through the shared overlapped
+``jax.device_put`` (``adapters._delivery``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
+from adapters._delivery import deliver
 from adapters._records import EpochBatches, as_is, converted, own_format_only
 from adapters.base import Job, LibraryAdapter
 
@@ -113,6 +117,9 @@ class DeepLakeAdapter(LibraryAdapter):
         )
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        return deliver(self._batches(job), job)
+
+    def _batches(self, job: Job) -> Iterator[dict[str, Any]]:
         loader = self.cached(job, lambda: self._loader(job))
         epoch = 0
         while True:

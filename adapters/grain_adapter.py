@@ -14,6 +14,10 @@ through a random-access source over pyarrow row groups (Grain's own ``ParquetIte
 only streams, so it cannot serve a global shuffle). Across JAX processes (DIST-3) each process
 reads its ``ShardByJaxProcess`` shard and its rows become global arrays
 (``jax.make_array_from_process_local_data``).
+
+Delivery: Grain's own ``grain.experimental.device_put`` ends the pipeline (a thread that
+prefetches host batches, ``jax.device_put`` onto the job's device, a second thread holding
+batches already on the device), as Grain documents for JAX training loops.
 """
 
 from __future__ import annotations
@@ -101,8 +105,10 @@ class GrainAdapter(LibraryAdapter):
         dataset = batches.map_with_index(work).to_iter_dataset(grain.ReadOptions(num_threads=0))
         if transform.stochastic and job.cpu_budget > 1:
             dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=job.cpu_budget))
-        if multi_process:
+        if multi_process:  # already global device arrays
             dataset = dataset.map(_global_batch(job))
+        elif job.on_device:
+            dataset = grain.experimental.device_put(dataset, job.sharding())
         iterator = iter(dataset)
         return iterator, iterator.get_state()
 

@@ -11,6 +11,9 @@ run on each batch as it arrives, with per-record random parameters keyed by (see
 record id). HF Datasets iterates in-process: the CPU budget bounds it but is not spread.
 IO-1's ``memory`` backend loads the Arrow dataset into RAM (``keep_in_memory``); its Parquet
 file is read by ``Dataset.from_parquet`` into the same Arrow layout.
+
+Delivery: the ``jax`` format would hand the NumPy transforms device arrays, so the transformed
+NumPy batches go through the shared overlapped ``jax.device_put`` (``adapters._delivery``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters import _formats
+from adapters._delivery import deliver
 from adapters._element_ops import OPS, RecordTransform
 from adapters._records import converted
 from adapters.base import Job, LibraryAdapter
@@ -86,6 +90,9 @@ class HfDatasetsAdapter(LibraryAdapter):
         return converted(job.data, "hf_datasets", write) / "arrow"
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        return deliver(self._batches(job), job)
+
+    def _batches(self, job: Job) -> Iterator[dict[str, Any]]:
         import datasets
 
         folder = self._arrow(job)

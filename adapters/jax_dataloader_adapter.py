@@ -5,6 +5,9 @@ The JAX backend shuffles with ``jax.random.permutation`` each epoch (seeded thro
 ignores ``num_workers``), so the scenario's transforms run on each batch it yields, with
 per-record random parameters keyed by (seed, epoch, record id) — the record ids travel through
 the loader as one more array. IO-1: the arrays are memory-mapped or loaded into RAM.
+
+Delivery: despite its name, the JAX backend yields NumPy batches; they go through the shared
+overlapped ``jax.device_put`` (``adapters._delivery``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters import _formats
+from adapters._delivery import deliver
 from adapters._element_ops import OPS, RecordTransform
 from adapters.base import Job, LibraryAdapter
 
@@ -38,6 +42,9 @@ class JaxDataloaderAdapter(LibraryAdapter):
         _jdl()
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        return deliver(self._batches(job), job)
+
+    def _batches(self, job: Job) -> Iterator[dict[str, Any]]:
         jdl = _jdl()
         variant = job.variant
         transform = RecordTransform(job.scenario.transforms(variant), job.seed)

@@ -5,6 +5,9 @@ Reading follows LitData's docs: a ``StreamingDataset`` subclass whose ``__getite
 the transforms to each record (random parameters keyed by (seed, epoch, record id), the epoch
 being the dataset's own ``current_epoch``), seeded chunk + item shuffling, and a
 ``StreamingDataLoader`` with ``job.cpu_budget`` workers and ``drop_last``.
+
+Delivery: the loader's torch batches go through the shared overlapped ``jax.device_put``
+(``adapters._delivery``), which views them as NumPy first.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
+from adapters._delivery import deliver
 from adapters._records import NpyRecords, converted, own_format_only
 from adapters.base import Job, LibraryAdapter
 
@@ -97,9 +101,12 @@ class LitDataAdapter(LibraryAdapter):
         return converted(job.data, f"litdata-{CHUNKS}chunks", write)
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        # Converted here, not in the delivery thread: ``optimize`` installs signal handlers.
+        return deliver(self._batches(job, self._chunks(job)), job)
+
+    def _batches(self, job: Job, folder: Path) -> Iterator[dict[str, Any]]:
         from litdata import StreamingDataLoader
 
-        folder = self._chunks(job)
         transform = RecordTransform(job.scenario.transforms(job.variant), job.seed)
         dataset = _dataset_class()(str(folder), transform, job.shuffle)
         loader = StreamingDataLoader(

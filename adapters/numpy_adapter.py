@@ -1,4 +1,8 @@
-"""The baseline a hand-written loop gives: shuffle, gather by index, vectorized NumPy transforms."""
+"""The baseline a hand-written loop gives: shuffle, gather by index, vectorized NumPy transforms.
+
+Delivery: NumPy has no device of its own, so batches go through the shared overlapped
+``jax.device_put`` (``adapters._delivery``), as a hand-written JAX input loop would.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Iterator
 
 import numpy as np
 
+from adapters._delivery import deliver
 from adapters.base import Adapter, Job
 from scenarios import Scenario, Variant
 from scenarios.reference import REFERENCE, apply_transforms
@@ -43,7 +48,10 @@ class NumpyAdapter(Adapter):
         """The work applied to each batch: the scenario's transforms, in order."""
         return job.scenario.transforms(job.variant)
 
-    def open(self, job: Job) -> Iterator[dict[str, np.ndarray]]:
+    def open(self, job: Job) -> Iterator[dict]:
+        return deliver(self._batches(job), job)
+
+    def _batches(self, job: Job) -> Iterator[dict[str, np.ndarray]]:
         arrays = job.arrays()
         if dict(job.variant.params).get("backend") == "memory":
             arrays = {name: np.array(array) for name, array in arrays.items()}  # copied into RAM first

@@ -6,6 +6,11 @@ cluster of ``job.cpu_budget`` CPUs; ``iter_batches`` re-batches to exactly the b
 prefetching. One Ray Dataset per epoch, as a Ray training loop iterates. IO-1's memory-mapped,
 in-RAM and ArrayRecord records are gathered the same way; its Parquet file is read natively
 (``read_parquet``, a seeded ``random_shuffle`` per epoch).
+
+Delivery: Ray Data's own ``iter_jax_batches``, which shards each batch over every JAX device
+of the process; where that is not the job's delivery point (a host with several accelerators,
+of which the profile trains on one), ``iter_batches``' NumPy batches go through the shared
+overlapped ``jax.device_put`` (``adapters._delivery``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters import _formats
+from adapters._delivery import deliver
 from adapters._element_ops import OPS, RecordTransform
 from adapters._records import NpyRecords, epoch_order
 from adapters.base import Job, LibraryAdapter
@@ -45,6 +51,21 @@ class _FromArrow:
     def __call__(self, table) -> dict[str, np.ndarray]:
         batch = _formats.arrow_to_numpy(table, self.shapes)
         return self.transform.batch(batch, batch.get("index"), self.epoch)
+
+
+def _places_like_ray(job: Job) -> bool:
+    """Whether ``iter_jax_batches``' placement (sharded over every JAX device) is the job's."""
+    import jax
+
+    return set(jax.devices()) == set(job.sharding().device_set)
+
+
+def _iterate(dataset, job: Job, native: bool):
+    """One epoch's batches: JAX arrays by Ray's own iterator (``native``), else NumPy."""
+    options = dict(batch_size=job.variant.batch_size, drop_last=True, prefetch_batches=job.cpu_budget)
+    if native:
+        return dataset.iter_jax_batches(**options)
+    return dataset.iter_batches(batch_format="numpy", **options)
 
 
 class RayAdapter(LibraryAdapter):
@@ -85,11 +106,14 @@ class RayAdapter(LibraryAdapter):
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         ray = self._ray(job.cpu_budget)
+        native = job.on_device and _places_like_ray(job)
         if job.backend == "parquet":
-            return self._parquet(ray, job)
-        return self._gathered(ray, job, _formats.records(job))
+            batches = self._parquet(ray, job, native)
+        else:
+            batches = self._gathered(ray, job, _formats.records(job), native)
+        return batches if native else deliver(batches, job)
 
-    def _parquet(self, ray, job: Job) -> Iterator[dict[str, Any]]:
+    def _parquet(self, ray, job: Job, native: bool) -> Iterator[dict[str, Any]]:
         path = _formats.parquet_file(job)
         shapes = _formats.parquet_shapes(path)
         transform = RecordTransform(job.scenario.transforms(job.variant), job.seed)
@@ -99,12 +123,10 @@ class RayAdapter(LibraryAdapter):
         while True:
             dataset = stored.random_shuffle(seed=job.seed * 1_000_003 + epoch) if job.shuffle else stored
             dataset = dataset.map_batches(_FromArrow(shapes, transform, epoch), batch_format="pyarrow", batch_size=batch_size)
-            yield from dataset.iter_batches(
-                batch_size=batch_size, batch_format="numpy", drop_last=True, prefetch_batches=job.cpu_budget
-            )
+            yield from _iterate(dataset, job, native)
             epoch += 1
 
-    def _gathered(self, ray, job: Job, records: NpyRecords) -> Iterator[dict[str, Any]]:
+    def _gathered(self, ray, job: Job, records: NpyRecords, native: bool) -> Iterator[dict[str, Any]]:
         variant = job.variant
         transform = RecordTransform(job.scenario.transforms(variant), job.seed)
         n, batch_size = variant.num_records, variant.batch_size
@@ -117,9 +139,7 @@ class RayAdapter(LibraryAdapter):
             dataset = ray.data.from_numpy(blocks).map_batches(
                 _GatherTransform(records, transform, epoch), batch_size=batch_size, batch_format="numpy"
             )
-            yield from dataset.iter_batches(
-                batch_size=batch_size, batch_format="numpy", drop_last=True, prefetch_batches=job.cpu_budget
-            )
+            yield from _iterate(dataset, job, native)
             epoch += 1
 
     def close(self) -> None:

@@ -6,6 +6,10 @@ thread-based, which pays off when stages release the GIL; record-by-record Pytho
 workers (SPDL's documented ``executor=`` escape hatch); vectorized work stays on threads.
 Random parameters are keyed by (seed, epoch, record id). The work stage reads IO-1's
 memory-mapped, in-RAM, ArrayRecord or Parquet records.
+
+Delivery: SPDL's device transfer (``spdl.io.transfer_tensor``) targets PyTorch CUDA tensors,
+not JAX, so the sink's NumPy batches go through the shared overlapped ``jax.device_put``
+(``adapters._delivery``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters import _formats
+from adapters._delivery import deliver
 from adapters._element_ops import OPS, RecordTransform
 from adapters._records import NpyRecords, id_batches
 from adapters.base import Job, LibraryAdapter
@@ -64,7 +69,7 @@ class SpdlAdapter(LibraryAdapter):
             .add_sink(buffer_size=job.cpu_budget)
             .build(num_threads=job.cpu_budget)
         )
-        return self._run(pipeline)
+        return deliver(self._run(pipeline), job)
 
     @staticmethod
     def _run(pipeline) -> Iterator[dict[str, Any]]:

@@ -6,6 +6,10 @@ epoch, record id); deterministic work is vectorized after ``batch`` (same values
 batch). ``autotune.cpu_budget`` and the private thread pool are set to the job's CPU budget.
 The data is copied into TF tensors once per adapter (what ``from_tensor_slices`` does too),
 from the memory-mapped files or, for IO-1's ``memory`` backend, from arrays loaded into RAM.
+
+Delivery: tf.data has no JAX device idiom (its ``prefetch_to_device`` targets TensorFlow's
+devices, which are hidden from it here), so ``as_numpy_iterator`` batches go through the shared
+overlapped ``jax.device_put`` (``adapters._delivery``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import os
 from typing import Any, Iterator
 
 from adapters import _formats
+from adapters._delivery import deliver
 from adapters.base import Job, LibraryAdapter
 from scenarios import Transform
 from scenarios.reference import STOCHASTIC
@@ -118,7 +123,7 @@ class TfDataAdapter(LibraryAdapter):
         _tf()
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
-        return self.cached(job, lambda: self._dataset(job)).as_numpy_iterator()
+        return deliver(self.cached(job, lambda: self._dataset(job)).as_numpy_iterator(), job)
 
     def _dataset(self, job: Job):
         """The job's ``tf.data.Dataset``, defined once (its functions traced once); every

@@ -8,6 +8,9 @@ shuffle buffer, decodes, batches inside each of ``job.cpu_budget`` ``WebLoader``
 batch there, with per-record random parameters keyed by (seed, epoch, record id). The buffer
 shuffle is approximate and worker interleaving is not reproducible: that is WebDataset's
 design, not an omission here.
+
+Delivery: WebDataset has no device stage; the workers' NumPy batches go through the shared
+overlapped ``jax.device_put`` (``adapters._delivery``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
+from adapters._delivery import deliver
 from adapters._records import converted, own_format_only
 from adapters.base import Job, LibraryAdapter
 from scenarios import Scenario, Variant
@@ -105,6 +109,9 @@ class WebDatasetAdapter(LibraryAdapter):
         return [str(folder / f"shard-{shard:05d}.tar") for shard in range(SHARDS)]
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
+        return deliver(self._batches(job), job)
+
+    def _batches(self, job: Job) -> Iterator[dict[str, Any]]:
         import webdataset as wds
 
         shards = self._shards(job)

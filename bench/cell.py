@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import sys
 import traceback
@@ -65,10 +66,13 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     reason = adapter.supports(scenario, variant)
     if reason:
         return {**outcome, "status": "unsupported", "reason": reason}
+    delivery = _delivery_point(job)
+    outcome["device"] = delivery.label
     setup_s = _prepare(adapter, job)  # format conversion, before any clock the metrics read
     if spec.get("phase") == "consumer":
-        return {**outcome, **_run_consumer(adapter, job, spec)}
+        return {**outcome, **_run_consumer(adapter, job, spec, delivery)}
     tree = ProcessTree(os.getpid())
+    sample_seed = secrets.randbits(32)  # which timed batches are checked: unknowable to the loader
     try:
         raw = measure(
             lambda: adapter.open(job),
@@ -79,7 +83,10 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
             cpu_clock=lambda: own_tree_cpu_seconds(tree),
             min_window_s=spec.get("min_window_s", 0.0),
             steal_clock=stolen_cpu_seconds,
+            delivery=delivery,
+            sample_seed=sample_seed,
         )
+        sampling = _sampling(adapter, job, delivery)
         cost = step_cost(adapter, job)  # after timing: a compilation here costs nothing measured
         outcomes = scenario.outcomes(adapter, job)  # outcome scenarios (PR-*, ...); None for most
     except NonConformant as e:
@@ -89,6 +96,8 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
         adapter.close()
     metrics = summarize(raw, variant.batch_size)
     metrics["setup_s"] = setup_s
+    metrics["conformance_s"] = raw["conformance_s"] + sampling.pop("sampling_check_s", 0.0)
+    metrics.update(sampling, timed_sample_seed=sample_seed)
     metrics["window_min_batches"], metrics["window_min_s"] = spec["batches"], spec.get("min_window_s", 0.0)
     metrics.update(roofline_metrics(
         metrics, batch_size=variant.batch_size, input_bytes=input_bytes_per_element(job.arrays(), variant.num_records),
@@ -104,6 +113,26 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _delivery_point(job):
+    """Where the cell's batches count as delivered: the job's device(s), or host arrays."""
+    from bench.conformance import HOST, DeliveryPoint
+
+    return DeliveryPoint.on(job.sharding()) if job.on_device else HOST
+
+
+def _sampling(adapter, job, delivery) -> dict[str, Any]:
+    """The scenario's sampling check over a fresh iterator's first batches (untimed): its
+    seconds, or why it did not run. Raises NonConformant when the check finds a problem."""
+    from bench.conformance import sampling_pass
+
+    count = job.scenario.sampling_batches(job.variant)
+    if count <= 0:
+        return {"sampling_check_absent": f"{job.scenario_id} reads no batches for its sampling check"}
+    check = lambda batches: job.scenario.check_sampling(job.variant, batches, job.arrays())  # noqa: E731
+    return {"sampling_check_s": sampling_pass(lambda: adapter.open(job), count, check, delivery),
+            "sampling_check_batches": count}
+
+
 def _prepare(adapter, job) -> float:
     """Runs ``adapter.prepare(job)`` (untimed by the metrics) and returns its wall time."""
     import time
@@ -113,7 +142,7 @@ def _prepare(adapter, job) -> float:
     return time.perf_counter() - start
 
 
-def _run_consumer(adapter, job, spec: dict[str, Any]) -> dict[str, Any]:
+def _run_consumer(adapter, job, spec: dict[str, Any], delivery) -> dict[str, Any]:
     from bench.consumer import run_consumer, summarize_consumer
     from bench.measure import NonConformant
 
@@ -121,7 +150,7 @@ def _run_consumer(adapter, job, spec: dict[str, Any]) -> dict[str, Any]:
     try:
         raw = run_consumer(
             lambda: adapter.open(job), target_s=target_s, warmup_batches=spec["warmup_batches"],
-            batches=spec["batches"], repetitions=spec["repetitions"],
+            batches=spec["batches"], repetitions=spec["repetitions"], delivery=delivery,
         )
     except NonConformant as e:
         return {"status": "non-conformant", "reason": str(e)}

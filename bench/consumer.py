@@ -1,12 +1,13 @@
 """A simulated training step consuming each batch: how much of a model's time goes to waiting.
 
 The step is real work, not a sleep: a jitted chain of 256x256 float32 matmuls, plus a
-reduction over every field of the batch (so a host batch is transferred to the device and
-read, as a training step would). Its chain length is calibrated once per cell, on a real
-batch, to take the target time on this machine under the cell's CPU budget. The consumer
-then takes batches back to back: ``next()`` with the batch materialized (the wait), then one
-step. The stall fraction is the share of wall time spent waiting; a loader that produces in
-the background while the step runs reaches zero.
+reduction over every field of the batch, read where it was delivered (on the device, or, in
+host mode, transferred by the step as a training step fed host arrays would). Its chain length
+is calibrated once per cell, on the first batch as delivered, to take the target time on this
+machine under the cell's CPU budget: a loader's own host→device copy is the loader's time,
+never part of the step. The consumer then takes batches back to back: ``next()`` to the cell's
+delivery point (the wait), then one step. The stall fraction is the share of wall time spent
+waiting; a loader that produces in the background while the step runs reaches zero.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-from bench.measure import _close, _next, materialize, wait_ready
+from bench.conformance import HOST, DeliveryPoint, NonConformant
+from bench.measure import _close, _next
 
 MATRIX = 256
 CALIBRATION_TRIALS = 7
@@ -89,17 +91,20 @@ def run_consumer(
     warmup_batches: int,
     batches: int,
     repetitions: int,
+    delivery: DeliveryPoint = HOST,
 ) -> dict[str, Any]:
-    """Calibrates a step on the first batch, then per repetition (a fresh iterator) times each
-    batch's wait and step; returns raw samples and the step's calibration."""
+    """Calibrates a step on the first batch as ``delivery`` hands it over, then per repetition
+    (a fresh iterator) times each batch's wait and step; returns raw samples and the step's
+    calibration."""
     iterator = open_iterator()
-    first = _next(iterator)
-    materialize(first)
+    first = delivery.wait(_next(iterator))
+    problem = delivery.problem(first)
+    if problem:
+        _close(iterator)
+        raise NonConformant(problem)
     step = ConsumerStep.calibrated(target_s, first)
     for _ in range(warmup_batches):
-        batch = _next(iterator)
-        materialize(batch)
-        step(batch)
+        step(delivery.wait(_next(iterator)))
     _close(iterator)
     del iterator, first
     waits, walls = [], []
@@ -109,8 +114,7 @@ def run_consumer(
         rep_wait, rep_wall = [], []
         for _ in range(batches):
             start = time.perf_counter()
-            batch = _next(iterator)
-            wait_ready(batch)
+            batch = delivery.wait(_next(iterator))
             ready = time.perf_counter()
             step(batch)
             rep_wait.append(ready - start)

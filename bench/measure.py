@@ -1,9 +1,18 @@
-"""Timing what a training loop feels: every ``next()`` including production, batch materialized.
+"""Timing what a training loop feels: every ``next()`` including production, batch delivered.
 
 Runs inside the cell's own process and keeps raw samples; statistics come from them. Nothing
 else runs in this process while it measures: memory is sampled from outside by the runner
 (a sampling thread here would compete with a Python loader for the GIL), and CPU time is read
 exactly at the edges of the timed region, not sampled.
+
+A batch's clock stops at the cell's delivery point (``bench.conformance.DeliveryPoint``):
+``jax.Array``s on the cell's device, ready, or, in host mode, host NumPy arrays converted inside
+the clock. Everything the harness checks about a batch runs outside its latency.
+
+Warm-up: ``warmup_batches`` batches, then one untimed *drain window* of the timed windows'
+sizing, discarded. A prefetching loader fills its queues while the first batches are checked
+and compiled; without the drain window those queues empty into the first timed window, which
+ran 1.2-1.6x faster than the rest for such loaders.
 """
 
 from __future__ import annotations
@@ -15,12 +24,11 @@ from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
-Check = Callable[[Mapping[str, np.ndarray]], "str | None"]
+from bench.conformance import (  # noqa: F401 - NonConformant is imported from here by scenarios
+    HOST, Check, DeliveryPoint, NonConformant, TimedSamples, same_layout, signature,
+)
+
 WARM_OPENS = 3  # fresh iterators opened after the windows to time a warm first batch
-
-
-class NonConformant(Exception):
-    """A batch broke the scenario's contract; the cell is reported, not timed."""
 
 
 def materialize(batch: Any) -> tuple[int, int]:
@@ -32,12 +40,19 @@ def materialize(batch: Any) -> tuple[int, int]:
     """
     if not isinstance(batch, Mapping):
         raise NonConformant(f"a batch is a {type(batch).__name__}, expected a dict of arrays")
-    counts, nbytes = set(), 0
-    for leaf in batch.values():
+    leaves = {}
+    for name, leaf in batch.items():
         if hasattr(leaf, "block_until_ready"):
             leaf.block_until_ready()
         else:
             leaf = np.asarray(leaf)
+        leaves[name] = leaf
+    return _count(leaves)
+
+
+def _count(batch: Mapping[str, Any]) -> tuple[int, int]:
+    counts, nbytes = set(), 0
+    for leaf in batch.values():
         counts.add(int(leaf.shape[0]) if leaf.ndim else -1)
         nbytes += int(leaf.nbytes)
     if len(counts) != 1 or -1 in counts:
@@ -45,37 +60,8 @@ def materialize(batch: Any) -> tuple[int, int]:
     return counts.pop(), nbytes
 
 
-def wait_ready(batch: Any) -> None:
-    """The timed part of :func:`materialize`: device values waited on, the rest made host
-    arrays. Counting and checking the batch is the harness's work, done outside the clock."""
-    if not isinstance(batch, Mapping):
-        raise NonConformant(f"a batch is a {type(batch).__name__}, expected a dict of arrays")
-    for leaf in batch.values():
-        if hasattr(leaf, "block_until_ready"):
-            leaf.block_until_ready()
-        else:
-            np.asarray(leaf)
-
-
 def to_host(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return {name: np.asarray(leaf) for name, leaf in batch.items()}
-
-
-def signature(batch: Mapping[str, Any]) -> tuple:
-    """Field names, shapes and dtypes: every timed batch must match the checked first one.
-
-    Read on every timed batch, so kept cheap: dtype objects compare directly (``str(dtype)``
-    alone costs ~8 µs, a tenth of a fast loader's whole batch).
-    """
-    return tuple((name, tuple(batch[name].shape), batch[name].dtype) for name in sorted(batch))
-
-
-def same_layout(a: tuple, b: tuple) -> bool:
-    """Signatures that differ at most in non-leading sizes (a variable-width field, e.g. NLP-2's
-    bucketed token width): such a batch is conformant only if it passes the full check too."""
-    return len(a) == len(b) and all(
-        (na, len(sa), sa[:1], da) == (nb, len(sb), sb[:1], db) for (na, sa, da), (nb, sb, db) in zip(a, b)
-    )
 
 
 def _next(iterator: Iterator) -> Any:
@@ -91,6 +77,65 @@ def _close(iterator: Iterator) -> None:
         close()
 
 
+class _Reader:
+    """One iterator's batches as the harness reads them: ``next()`` to the delivery point is
+    timed (:meth:`timed`); vetting the batch (:meth:`vet`) is bookkeeping, outside the clock."""
+
+    def __init__(self, iterator: Iterator, delivery: DeliveryPoint, check: Check):
+        self.iterator, self.delivery, self.check = iterator, delivery, check
+        self.read = 0  # batches taken from the iterator so far
+        self.expected: tuple | None = None
+        self.accepted: dict[tuple, int] = {}  # signatures seen and checked -> bytes of a batch
+
+    def timed(self) -> tuple[Mapping[str, Any], float]:
+        start = time.perf_counter()
+        batch = self.delivery.wait(_next(self.iterator))
+        seconds = time.perf_counter() - start
+        self.read += 1
+        return batch, seconds
+
+    def first(self, batch: Mapping[str, Any]) -> None:
+        """The first batch: delivered where it must be and passing the scenario's check."""
+        problem = self.delivery.problem(batch) or self.check(to_host(batch))
+        if problem:
+            raise NonConformant(problem)
+        self.expected = signature(batch)
+        self.accepted[self.expected] = _count(batch)[1]
+
+    def vet(self, batch: Mapping[str, Any], where: str) -> int:
+        """Delivered where it must be and laid out as the first batch; returns its bytes."""
+        problem = self.delivery.problem(batch)
+        if problem:
+            raise NonConformant(f"{where}: {problem}")
+        seen = signature(batch)
+        if seen not in self.accepted:
+            problem = (self.check(to_host(batch)) if same_layout(seen, self.expected)
+                       else "its fields, ranks, dtypes or batch size differ")
+            if problem:
+                raise NonConformant(f"{where} has {seen}, the first had {self.expected}: {problem}")
+            self.accepted[seen] = _count(batch)[1]
+        return self.accepted[seen]
+
+
+def _window(reader: _Reader, batches: int, min_window_s: float, where: str,
+            samples: TimedSamples | None = None) -> tuple[list[float], int]:
+    """One window: at least ``batches`` batches, on until it has lasted ``min_window_s``.
+    Returns its latencies and the bytes of its last batch; with ``samples``, one of its first
+    ``batches`` batches (drawn from their RNG) is kept for checking after the windows."""
+    at = samples.position(batches) if samples is not None else -1
+    rep: list[float] = []
+    timed, nbytes = 0.0, 0
+    while len(rep) < batches or timed < min_window_s:
+        batch, seconds = reader.timed()
+        rep.append(seconds)
+        timed += seconds
+        name = f"{where}, its batch {len(rep)} (batch {reader.read} of the iterator)"
+        nbytes = reader.vet(batch, name)  # the harness's own bookkeeping: outside every latency
+        if len(rep) - 1 == at:
+            samples.keep(batch, name)
+    return rep, nbytes
+
+
 def measure(
     open_iterator: Callable[[], Iterator[Mapping[str, Any]]],
     *,
@@ -101,92 +146,91 @@ def measure(
     cpu_clock: Callable[[], float],
     min_window_s: float = 0.0,
     steal_clock: Callable[[], float | None] = lambda: None,
+    delivery: DeliveryPoint = HOST,
+    sample_seed: int = 0,
 ) -> dict[str, Any]:
-    """One iterator: its first batch, warm-up, then ``repetitions`` consecutive windows of
-    ``batches`` batches (each extended, batch by batch, until it has lasted ``min_window_s``);
-    then ``WARM_OPENS`` fresh iterators, each to its first batch.
+    """One iterator: its first batch, warm-up, an untimed drain window, then ``repetitions``
+    consecutive windows of ``batches`` batches (each extended, batch by batch, until it has
+    lasted ``min_window_s``); then ``WARM_OPENS`` fresh iterators, each to its first batch.
 
-    ``check(host_batch) -> problem | None`` runs on the first batch, untimed; a problem, or a
-    later batch whose fields, shapes or dtypes differ, raises :class:`NonConformant` (unless
-    only non-leading sizes differ and that batch passes ``check`` too: see :func:`same_layout`).
+    Every ``next()`` is timed to ``delivery``'s point. ``check(host_batch) -> problem | None``
+    runs on the first batch and, after the windows, on one batch of each timed window (a
+    position drawn from an RNG seeded by ``sample_seed``), untimed. A problem, a batch not
+    delivered where ``delivery`` needs it, or a later batch whose fields, shapes or dtypes
+    differ raises :class:`NonConformant` naming the window and batch (a batch differing only in
+    non-leading sizes must pass ``check`` too: see :func:`same_layout`).
     Returns raw samples: cold time to first batch (open + first batch, compilation and
-    worker start-up included), per-window per-batch latencies, warm times to first batch,
-    bytes per batch, CPU seconds of the process tree over the windows, and the CPU seconds
-    ``steal_clock`` (a virtual machine's stolen time) advanced over them (None if it cannot tell).
+    worker start-up included), per-window per-batch latencies, the drain window's latencies,
+    warm times to first batch, bytes per batch, CPU seconds of the process tree over the
+    windows, the CPU seconds ``steal_clock`` (a virtual machine's stolen time) advanced over
+    them (None if it cannot tell), and the seconds the checks took (``conformance_s``).
     """
     start = time.perf_counter()
     iterator = open_iterator()
-    first = _next(iterator)
-    materialize(first)
-    ttfb_cold = time.perf_counter() - start
-    problem = check(to_host(first))
-    if problem:
+    samples = TimedSamples(sample_seed)
+    try:
+        reader = _Reader(iterator, delivery, check)
+        first, _ = reader.timed()
+        ttfb_cold = time.perf_counter() - start
+        checking = time.perf_counter()
+        reader.first(first)
+        first_check_s = time.perf_counter() - checking
+        del first
+        for i in range(warmup_batches - 1):
+            reader.vet(reader.timed()[0], f"warm-up batch {i + 2}")
+        gc.collect()  # the set-up's garbage is not the windows' cost
+        # Timed windows: consecutive stretches of one warmed-up iterator. A fresh iterator per
+        # window would hide each loader's prefetch (workers, chunks dispatched ahead) inside
+        # its first batch, and loaders that run further ahead would hide more.
+        drained, _ = _window(reader, batches, min_window_s, "the drain window")
+        before = _stage_times(iterator)  # the first batch's compilation is not the windows' either
+        latencies: list[list[float]] = []
+        steals: list[float | None] = []
+        bytes_per_batch = 0
+        cpu_seconds = 0.0
+        for r in range(repetitions):
+            steal_start = steal_clock()
+            cpu_start = cpu_clock()
+            rep, bytes_per_batch = _window(
+                reader, batches, min_window_s, f"timed window {r + 1} of {repetitions}", samples)
+            cpu_seconds += cpu_clock() - cpu_start  # the window's span, read at its edges
+            steal_end = steal_clock()
+            steals.append(None if steal_start is None or steal_end is None else steal_end - steal_start)
+            latencies.append(rep)
+        stages = {name: value - before.get(name, 0.0) for name, value in _stage_times(iterator).items()}
+    except BaseException:
+        samples.close()
+        raise
+    finally:
         _close(iterator)
-        raise NonConformant(problem)
-    expected = signature(first)
-    # Signatures seen and checked (more than one only for variable-width fields), and the
-    # bytes of a batch of each.
-    accepted = {expected: materialize(first)[1]}
-    del first
-    for _ in range(warmup_batches - 1):
-        materialize(_next(iterator))
-
-    # Timed windows: consecutive stretches of one warmed-up iterator. A fresh iterator per
-    # window would hide each loader's prefetch (workers, chunks dispatched ahead) inside its
-    # first batch, and loaders that run further ahead would hide more.
-    gc.collect()  # the set-up's garbage is not the windows' cost
-    before = _stage_times(iterator)  # the first batch's compilation is not the windows' either
-    latencies: list[list[float]] = []
-    steals: list[float | None] = []
-    bytes_per_batch = 0
-    cpu_seconds = 0.0
-    for _ in range(repetitions):
-        rep: list[float] = []
-        timed = 0.0
-        steal_start = steal_clock()
-        cpu_start = cpu_clock()
-        previous = time.perf_counter()
-        while len(rep) < batches or timed < min_window_s:
-            batch = _next(iterator)
-            wait_ready(batch)
-            rep.append(time.perf_counter() - previous)
-            timed += rep[-1]
-            seen = signature(batch)  # the harness's own bookkeeping: outside every latency
-            if seen not in accepted:
-                problem = (check(to_host(batch)) if same_layout(seen, expected)
-                           else "its fields, ranks, dtypes or batch size differ")
-                if problem:
-                    _close(iterator)
-                    raise NonConformant(f"a timed batch has {seen}, the first had {expected}: {problem}")
-                accepted[seen] = materialize(batch)[1]
-            bytes_per_batch = accepted[seen]
-            previous = time.perf_counter()
-        cpu_seconds += cpu_clock() - cpu_start  # the window's span, read at its edges
-        steal_end = steal_clock()
-        steals.append(None if steal_start is None or steal_end is None else steal_end - steal_start)
-        latencies.append(rep)
-    stages = {name: value - before.get(name, 0.0) for name, value in _stage_times(iterator).items()}
-    _close(iterator)
-    del iterator, batch
+    del iterator, reader
+    samples.check(check)
     return {
         "ttfb_cold_s": ttfb_cold,
-        "ttfb_warm_s": [_time_to_first_batch(open_iterator) for _ in range(WARM_OPENS)],
+        "ttfb_warm_s": [_time_to_first_batch(open_iterator, delivery) for _ in range(WARM_OPENS)],
         "latencies_s": latencies,
+        "drain_latencies_s": drained,
         "bytes_per_batch": bytes_per_batch,
         "cpu_seconds": cpu_seconds,
         "stolen_cpu_seconds": None if None in steals else sum(steals),
         "stage_times": stages,
+        "conformance_s": first_check_s + samples.seconds,
     }
 
 
-def _time_to_first_batch(open_iterator: Callable[[], Iterator]) -> float:
+def _time_to_first_batch(open_iterator: Callable[[], Iterator], delivery: DeliveryPoint) -> float:
     """A fresh iterator's wait for its first batch, once set-up and compilation are done."""
     gc.collect()
     start = time.perf_counter()
     iterator = open_iterator()
-    wait_ready(_next(iterator))
-    seconds = time.perf_counter() - start
-    _close(iterator)
+    try:
+        batch = delivery.wait(_next(iterator))
+        seconds = time.perf_counter() - start
+        problem = delivery.problem(batch)
+    finally:
+        _close(iterator)
+    if problem:
+        raise NonConformant(f"a fresh iterator's first batch: {problem}")
     return seconds
 
 
@@ -230,9 +274,14 @@ def summarize(raw: dict[str, Any], batch_size: int) -> dict[str, Any]:
         **_steal(raw.get("stolen_cpu_seconds"), float(pooled.sum())),
         "elements_per_s_by_repetition": per_rep_eps,
         "elements_per_s_median_window": float(np.median(per_rep_eps)),
+        "drain_window_elements_per_s": _rate(raw.get("drain_latencies_s"), batch_size),
         "ttfb_warm_s_by_repetition": [float(t) for t in raw["ttfb_warm_s"]],
         **_per_batch_stages(raw.get("stage_times") or {}),
     }
+
+
+def _rate(latencies: list[float] | None, batch_size: int) -> float | None:
+    return batch_size * len(latencies) / sum(latencies) if latencies else None
 
 
 def _steal(stolen: float | None, window_s: float) -> dict[str, Any]:

@@ -8,6 +8,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from adapters.base import DELIVERIES
+from bench.store import LEGACY_DELIVERY
+
 PROFILE_PACKAGE = "bench.profiles"
 
 
@@ -63,6 +66,10 @@ class Profile:
     # A timed window runs ``batches`` batches and on until it has lasted this long: a window of
     # a fast loader's 20 batches lasts milliseconds, where one scheduler hiccup moves it 50 %.
     min_window_s: float | None = None
+    # Where a batch counts as delivered: "device", jax.Arrays on the backend's first device (or
+    # the cell's mesh), ready; "host", NumPy arrays in host memory (every loader converted the
+    # same way, datarax included).
+    delivery: str = "device"
 
     def with_overrides(self, **overrides: Any) -> "Profile":
         kept = {k: v for k, v in overrides.items() if v is not None}
@@ -86,7 +93,9 @@ def profile_from_dict(raw: dict[str, Any], source: str) -> Profile:
     name = raw.pop("name", None)
     if not isinstance(name, str):
         raise ProfileError(f"{source}: key 'name' must be str, got {name!r}")
+    raw.setdefault("delivery", LEGACY_DELIVERY)  # stored before the key existed: timed to host arrays
     return _parse(raw, name, source)
+
 
 
 _BACKENDS = ("cpu", "gpu", "tpu")
@@ -103,6 +112,7 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 _OPTIONAL: dict[str, tuple[type, ...]] = {
     "memory_limit_mb": (int,), "consumer_step_ms": (int, float), "min_window_s": (int, float),
 }
+_DEFAULTED: dict[str, tuple[type, ...]] = {"delivery": (str,)}  # optional, with the dataclass's default
 
 
 def shipped_profiles() -> list[str]:
@@ -137,7 +147,7 @@ def load_profile(name_or_path: str) -> Profile:
 
 def _parse(raw: dict[str, Any], name: str, source: str) -> Profile:
     known = set(_SCALARS) | {"adapters", "cells"}
-    optional = set(_OPTIONAL) | {"gate"}
+    optional = set(_OPTIONAL) | set(_DEFAULTED) | {"gate"}
     unknown = sorted(set(raw) - known - optional)
     if unknown:
         raise ProfileError(f"{source}: unknown key(s) {unknown}; valid: {sorted(known | optional)}")
@@ -146,7 +156,7 @@ def _parse(raw: dict[str, Any], name: str, source: str) -> Profile:
     missing = sorted(known - set(raw))
     if missing:
         raise ProfileError(f"{source}: missing key(s) {missing}")
-    for key, types in {**_SCALARS, **_OPTIONAL}.items():
+    for key, types in {**_SCALARS, **_OPTIONAL, **_DEFAULTED}.items():
         if key in raw and (not isinstance(raw[key], types) or isinstance(raw[key], bool)):
             raise ProfileError(
                 f"{source}: key {key!r} must be {'/'.join(t.__name__ for t in types)}, "
@@ -175,6 +185,7 @@ def _parse(raw: dict[str, Any], name: str, source: str) -> Profile:
         memory_limit_mb=raw.get("memory_limit_mb"),
         consumer_step_ms=float(raw["consumer_step_ms"]) if "consumer_step_ms" in raw else None,
         min_window_s=float(raw["min_window_s"]) if "min_window_s" in raw else None,
+        **{k: raw[k] for k in _DEFAULTED if k in raw},
         **{k: raw[k] for k in _SCALARS if k != "timeout_s"},
     )
     return _validated(profile, source)
@@ -210,6 +221,8 @@ def _parse_gate(raw: Any, source: str) -> GateConfig:
 def _validated(profile: Profile, source: str) -> Profile:
     if profile.backend not in _BACKENDS:
         raise ProfileError(f"{source}: backend {profile.backend!r}; valid: {', '.join(_BACKENDS)}")
+    if profile.delivery not in DELIVERIES:
+        raise ProfileError(f"{source}: delivery {profile.delivery!r}; valid: {', '.join(DELIVERIES)}")
     for key in ("cpu_budget", "batches", "repetitions"):
         if getattr(profile, key) < 1:
             raise ProfileError(f"{source}: {key} must be >= 1, got {getattr(profile, key)}")

@@ -17,6 +17,7 @@ from typing import Any
 SCHEMA_VERSION = 2
 STATUSES = ("ok", "failed", "timeout", "unsupported", "unavailable", "non-conformant")
 RESULTS, RUN_INFO = "results.jsonl", "run.json"
+LEGACY_DELIVERY = "host"  # records written before ``delivery`` existed were timed to host arrays
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -83,7 +84,8 @@ def record_problem(record: Any) -> str | None:
 
 def load_records(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Returns ``(records, problems)``; a line that is not JSON or not a valid record is named
-    by its line number in ``problems`` and skipped, and every other line still loads."""
+    by its line number in ``problems`` and skipped, and every other line still loads. A record
+    stored before ``delivery`` existed reads as ``delivery: "host"``, ``device: "host"``."""
     records, problems = [], []
     with open(path, errors="replace") as f:
         for number, line in enumerate(f, start=1):
@@ -98,6 +100,8 @@ def load_records(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
             if problem:
                 problems.append(f"{path}:{number}: not a valid result record: {problem}")
                 continue
+            if "delivery" not in record:
+                record.update(delivery=LEGACY_DELIVERY, device=record.get("device", "host"))
             records.append(record)
     return records, problems
 

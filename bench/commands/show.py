@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def _show(args: argparse.Namespace, console: Console) -> int:
-    from bench.store import RESULTS, RUN_INFO, find_run, load_records
+    from bench.store import LEGACY_DELIVERY, RESULTS, RUN_INFO, find_run, load_records
     from bench.table import results_table
 
     try:
@@ -39,7 +39,8 @@ def _show(args: argparse.Namespace, console: Console) -> int:
         machine, profile = info["machine"], info["profile"]
         console.print(
             f"run [bold]{info['run_id']}[/bold], profile {profile['name']} ({profile['repetitions']} × "
-            f"{profile['batches']} batches, {profile['cpu_budget']} CPUs), started {info['started_at']}",
+            f"{profile['batches']} batches, {profile['cpu_budget']} CPUs, delivery "
+            f"{profile.get('delivery', LEGACY_DELIVERY)}), started {info['started_at']}",
             highlight=False,
         )
         console.print(
@@ -50,6 +51,12 @@ def _show(args: argparse.Namespace, console: Console) -> int:
     for problem in problems:
         console.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
     console.print(results_table(records, title=f"run {run_dir.name}"))
+    devices = sorted({f"{r['delivery']}: {r['device']}" for r in records if r.get("device")})
+    if devices:
+        console.print(f"batches delivered to {'; '.join(devices)}", highlight=False)
+    checks = [r["metrics"]["conformance_s"] for r in records if "conformance_s" in (r.get("metrics") or {})]
+    if checks:
+        console.print(f"conformance checks, untimed: {sum(checks):.1f} s over {len(checks)} cells", highlight=False)
     setups = [
         f"{r['cell_id']} {r['metrics']['setup_s']:.2f} s" for r in records
         if (r.get("metrics") or {}).get("setup_s", 0) >= 0.005

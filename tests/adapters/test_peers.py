@@ -8,6 +8,7 @@ transformed, and no record may repeat within an epoch's first batches.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -140,3 +141,27 @@ def test_chain_ops_are_conformant_on_pc1(name, peer, tmp_path_factory):
     assert adapter.supports(scenario, job.variant) is None
     for batch in _take(adapter, job, 2):
         assert scenario.check_batch(job.variant, batch, job.arrays()) is None
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_peer_delivers_jax_arrays_on_the_device_or_numpy_on_the_host(name, jobs, peer):
+    """Device delivery through the peer's own idiom or the shared helper, on both of its paths
+    (CV-1's per-record work, in workers where the peer has them; TAB-1's vectorized work), and
+    host delivery as NumPy arrays."""
+    import jax
+
+    adapter, device = peer(name), jax.devices("cpu")[0]
+    for scenario_id in ("CV-1", "TAB-1"):
+        (batch,) = _first(adapter, jobs[scenario_id])
+        for field, leaf in batch.items():
+            assert isinstance(leaf, jax.Array) and leaf.devices() == {device}, (scenario_id, field, type(leaf))
+    (batch,) = _first(adapter, dataclasses.replace(jobs["TAB-1"], delivery="host"))
+    assert {field: type(leaf) for field, leaf in batch.items()} == dict.fromkeys(batch, np.ndarray)
+
+
+def _first(adapter, job: Job) -> list[dict]:
+    iterator = adapter.open(job)
+    try:
+        return list(itertools.islice(iterator, 1))
+    finally:
+        getattr(iterator, "close", lambda: None)()

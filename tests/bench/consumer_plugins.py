@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from adapters.base import Adapter
+from tests.bench.plugins import as_delivered
 
 
 def _produce(out: queue.Queue, stop: threading.Event, batch: dict, period_s: float) -> None:
@@ -37,7 +38,7 @@ class PrefetchingAdapter(Adapter):
         v = job.variant
         tokens = np.zeros((v.batch_size, v.param("seq_len")), np.int32)
         out, stop = queue.Queue(maxsize=2), threading.Event()
-        threading.Thread(target=_produce, args=(out, stop, {"inputs": tokens, "targets": tokens},
+        threading.Thread(target=_produce, args=(out, stop, as_delivered({"inputs": tokens, "targets": tokens}, job),
                                                 self.period_s), daemon=True).start()
         try:
             while True:

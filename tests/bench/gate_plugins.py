@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from adapters.base import Adapter
+from tests.bench.plugins import as_delivered
 
 SLOWDOWN_ENV = "DATARAX_TEST_SLOWDOWN"
 
@@ -43,7 +44,7 @@ class SteadySleep(Adapter):
         return self.delay_s
 
     def open(self, job):
-        batch, delay = _zeros(job), self._delay()
+        batch, delay = as_delivered(_zeros(job), job), self._delay()
         while True:
             time.sleep(delay)
             yield batch

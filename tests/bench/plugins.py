@@ -5,20 +5,27 @@ import time
 
 import numpy as np
 
+from adapters._delivery import put
 from adapters.base import Adapter
+
+
+def as_delivered(batch, job):
+    """``batch`` where ``job`` wants it, put once: these loaders' costs stay exactly their sleeps."""
+    return put(batch, job.sharding()) if job.on_device else batch
 
 
 class _Fake(Adapter):
     def version(self):
         return "test"
 
-    def _batch(self, job):
+    def _batch(self, job, delivered=True):
         v = job.variant
         crop = v.param("crop_size")
-        return {
+        batch = {
             "image": np.zeros((v.batch_size, crop, crop, 3), np.float32),
             "label": np.zeros(v.batch_size, np.int32),
         }
+        return as_delivered(batch, job) if delivered else batch
 
 
 class SleepAdapter(_Fake):
@@ -31,6 +38,17 @@ class SleepAdapter(_Fake):
         batch = self._batch(job)
         while True:
             time.sleep(self.delay_s)
+            yield batch
+
+
+class HostOnlyAdapter(_Fake):
+    """Conformant values, but host NumPy arrays whatever the job's delivery point."""
+
+    name = "host-only"
+
+    def open(self, job):
+        batch = self._batch(job, delivered=False)
+        while True:
             yield batch
 
 
@@ -54,8 +72,9 @@ class WrongShapeAdapter(_Fake):
     name = "wrong-shape"
 
     def open(self, job):
-        batch = self._batch(job)
+        batch = self._batch(job, delivered=False)
         batch["image"] = batch["image"][:, :-1]
+        batch = as_delivered(batch, job)
         while True:
             yield batch
 

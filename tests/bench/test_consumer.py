@@ -93,3 +93,41 @@ def test_a_batch_sharded_over_devices_is_read_in_place_and_the_step_stays_on_one
     assert out.returncode == 0, out.stderr[-2000:]
     devices, sharded, single = map(int, out.stdout.split())
     assert devices == 8 and single > 0 and 0.5 <= sharded / single <= 2.0
+
+
+def test_the_step_is_calibrated_on_and_fed_the_batch_as_delivered(monkeypatch):
+    """Device delivery: the step gets the loader's jax.Arrays themselves (no copy hidden in the
+    "model step"); host delivery: NumPy arrays, which the step itself must transfer."""
+    import jax
+    import numpy as np
+
+    from bench.conformance import HOST, DeliveryPoint, NonConformant
+    from bench.consumer import ConsumerStep, run_consumer
+
+    seen = []
+
+    class Step:
+        iterations = 0
+
+        def __call__(self, batch):
+            seen.append(type(batch["x"]))
+
+    def calibrated(target_s, batch):
+        seen.append(type(batch["x"]))
+        return Step()
+
+    monkeypatch.setattr(ConsumerStep, "calibrated", staticmethod(calibrated))
+    device = jax.devices("cpu")[0]
+    on_device = DeliveryPoint.on(jax.sharding.SingleDeviceSharding(device))
+
+    def loader(put=lambda x: jax.device_put(x, device)):
+        return lambda: iter(lambda: {"x": put(np.zeros((4, 2), np.float32))}, None)
+
+    settings = dict(target_s=0.01, warmup_batches=1, batches=3, repetitions=2)
+    run_consumer(loader(), delivery=on_device, **settings)
+    assert len(seen) == 1 + 1 + 2 * 3 and all(issubclass(t, jax.Array) for t in seen)
+    seen.clear()
+    run_consumer(loader(), delivery=HOST, **settings)
+    assert set(seen) == {np.ndarray}
+    with pytest.raises(NonConformant, match="field 'x' is a numpy.ndarray"):
+        run_consumer(loader(put=lambda x: x), delivery=on_device, **settings)

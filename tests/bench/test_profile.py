@@ -51,6 +51,8 @@ def test_user_profile_by_path(tmp_path):
         (lambda t: "memory_limit_mb = 1.5\n" + t, ["memory_limit_mb", "int"]),
         (lambda t: "memory_limit_mb = 0\n" + t, ["memory_limit_mb", ">= 1"]),
         (lambda t: "min_window_s = -0.5\n" + t, ["min_window_s", "[0, 60]", "-0.5"]),
+        (lambda t: 'delivery = "gpu"\n' + t, ["delivery", "'gpu'", "valid: device, host"]),
+        (lambda t: "delivery = true\n" + t, ["delivery", "must be str"]),
     ],
 )
 def test_bad_profiles_name_the_file_and_key(tmp_path, edit, words):
@@ -83,3 +85,19 @@ def test_memory_limit_is_optional_and_overridable(tmp_path):
     assert profile_from_dict(limited.to_dict(), "run.json").memory_limit_mb == 512
     with pytest.raises(ProfileError, match="memory_limit_mb"):
         profile.with_overrides(memory_limit_mb=-1)
+
+
+def test_delivery_defaults_to_device_is_explicit_in_every_shipped_profile_and_legacy_runs_read_host(tmp_path):
+    from importlib import resources
+
+    assert load_profile(_write(tmp_path, BASE)).delivery == "device"
+    host = load_profile(_write(tmp_path, 'delivery = "host"\n' + BASE))
+    assert host.delivery == "host" and profile_from_dict(host.to_dict(), "run.json").delivery == "host"
+    for name in shipped_profiles():
+        text = resources.files("bench.profiles").joinpath(f"{name}.toml").read_text()
+        assert '\ndelivery = "device"\n' in text, name
+    stored = load_profile("ci_cpu").to_dict()
+    del stored["delivery"]  # a run.json written before the key existed was timed to host arrays
+    assert profile_from_dict(stored, "run.json").delivery == "host"
+    with pytest.raises(ProfileError, match="valid: device, host"):
+        load_profile("ci_cpu").with_overrides(delivery="hbm")

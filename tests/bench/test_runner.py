@@ -44,11 +44,13 @@ def test_main_command_runs_builtin_and_extra_module_adapters(tmp_path, capsys):
         assert r["spec_hash"] and r["git_commit"] and len(r["cpus"]) == min(2, len(os.sched_getaffinity(0)))
         assert r["machine"]["cores"] >= 1 and r["machine"]["ram_bytes"] > 0 and r["machine"]["cpu_model"]
         assert r["versions"]["jax"] and r["versions"]["numpy"] and r["adapter_version"]
+        assert r["delivery"] == "device" and r["device"] == "cpu:0"
+        assert m["conformance_s"] > 0 and m["sampling_check_batches"] >= 1 and "timed_sample_seed" in m
 
 
 def test_crash_hang_memory_hog_are_recorded_and_the_run_goes_on(tmp_path):
     adapters = [f"{PLUGINS}:{name}" for name in ("CrashAdapter", "HangAdapter", "MemoryHogAdapter",
-                                                 "WrongShapeAdapter", "UnavailableAdapter")]
+                                                 "WrongShapeAdapter", "UnavailableAdapter", "HostOnlyAdapter")]
     _, records = _run(tmp_path, [*adapters, "numpy"], timeout_s=10, memory_limit_mb=400)
     assert records["CrashAdapter"]["status"] == "failed"
     assert "SIGABRT" in records["CrashAdapter"]["reason"]
@@ -62,7 +64,21 @@ def test_crash_hang_memory_hog_are_recorded_and_the_run_goes_on(tmp_path):
     assert "shape" in records["WrongShapeAdapter"]["reason"]
     assert records["UnavailableAdapter"]["status"] == "unavailable"
     assert "nothing" in records["UnavailableAdapter"]["reason"]
+    host_only = records["HostOnlyAdapter"]
+    assert host_only["status"] == "non-conformant" and host_only["delivery"] == "device"
+    assert "field 'image' is a numpy.ndarray, not a jax.Array" in host_only["reason"], host_only["reason"]
     assert records["numpy"]["status"] == "ok"
+
+
+def test_host_delivery_times_every_loader_to_host_arrays(tmp_path, capsys):
+    run_dir, records = _run(tmp_path, ["datarax", f"{PLUGINS}:HostOnlyAdapter"], delivery="host")
+    for r in records.values():
+        assert r["status"] == "ok", r["reason"]
+        assert r["delivery"] == "host" and r["device"] == "host"
+    capsys.readouterr()
+    assert main(["show", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "delivery host" in out and "batches delivered to host: host" in out and "conformance checks" in out
 
 
 def test_production_time_is_inside_the_timed_region(tmp_path):

@@ -76,3 +76,25 @@ def test_find_run_by_id_folder_or_file(tmp_path):
     assert find_run(str(run / "results.jsonl"), tmp_path) == run
     with pytest.raises(FileNotFoundError, match="20260101T000000Z-abc123"):
         find_run("nope", tmp_path)
+
+
+def test_records_carry_their_delivery_point_and_older_ones_read_as_host(tmp_path):
+    from pathlib import Path
+
+    path = tmp_path / "results.jsonl"
+    device = _record(delivery="device", device="cpu:0")
+    device["metrics"].update(conformance_s=0.4, drain_window_elements_per_s=90.0, timed_sample_seed=7,
+                             sampling_check_batches=64)
+    append_record(path, device)
+    append_record(path, _record("unsupported", run_id="b", delivery="device", device=None, metrics=None, samples=None))
+    append_record(path, _record(run_id="legacy"))  # written before the key existed
+    records, problems = load_records(path)
+    assert not problems
+    assert [(r["delivery"], r["device"]) for r in records] == [("device", "cpu:0"), ("device", None), ("host", "host")]
+    assert "delivery" in record_problem(_record(delivery="gpu"))
+    for baseline in sorted(Path("results/baselines").glob("*/*.jsonl")):  # committed records still load
+        first = tmp_path / "first.jsonl"
+        with open(baseline) as f:
+            first.write_text(f.readline())
+        loaded, problems = load_records(first)
+        assert len(loaded) == 1 and not problems and loaded[0]["delivery"] in ("host", "device")
