@@ -84,7 +84,12 @@ def measure_lockstep(
     and on the last timed one. A batch whose fields, shapes or dtypes differ from the first's
     raises NonConformant (global shapes: the same in every process).
     """
-    from bench.measure import WARM_OPENS, NonConformant, _close, _next, signature, wait_ready
+    from bench.conformance import NonConformant, signature
+    from bench.measure import WARM_OPENS, _close, _next
+
+    def wait_ready(batch):  # global device arrays (every process's devices), waited on
+        for leaf in batch.values():
+            leaf.block_until_ready()
 
     start = time.perf_counter()
     iterator = open_iterator()
