@@ -68,14 +68,20 @@ def unsupported(
     what: str,
     backends: Collection[str] = ("npy",),
     backend_reasons: Mapping[str, str] | None = None,
+    capabilities: Collection[str] = HANDLED_CAPABILITIES,
+    capability_reasons: Mapping[str, str] | None = None,
 ) -> str | None:
-    """Why a peer cannot do ``variant``'s work (a transform it lacks, a source it does not read).
+    """Why a peer cannot do ``variant``'s work (a capability, a transform or a source it lacks).
 
-    Peers map records one to one (no mixing of several sources, no variable-length records);
-    ``backends`` are the IO-1 source backends the peer reads, ``backend_reasons`` why it does
-    not read some of the others.
+    ``capabilities`` are the scenario capabilities the peer's adapter handles (mixing,
+    variable_length, checkpoint, ...), ``capability_reasons`` why the library cannot do some of
+    the others; ``backends`` are the IO-1 source backends the peer reads, ``backend_reasons``
+    why it does not read some of the others.
     """
-    lacking = sorted(scenario.capabilities - HANDLED_CAPABILITIES)
+    lacking = sorted(scenario.capabilities - frozenset(capabilities))
+    for capability in lacking:
+        if capability in (capability_reasons or {}):
+            return capability_reasons[capability]
     if lacking:
         return f"needs {lacking}, which this loader's adapter does not implement"
     backend = dict(variant.params).get("backend", "npy")

@@ -149,6 +149,10 @@ class LibraryAdapter(Adapter):
     # Source backends it reads (IO-1), and why it does not read the others.
     backends: ClassVar[Collection[str]] = frozenset({"npy", "memory"})
     backend_reasons: ClassVar[Mapping[str, str]] = {}
+    # Scenario capabilities it handles (None: the ones every peer handles, see
+    # adapters._records.HANDLED_CAPABILITIES), and why the library cannot do some others.
+    capabilities: ClassVar[Collection[str] | None] = None
+    capability_reasons: ClassVar[Mapping[str, str]] = {}
 
     def version(self) -> str:
         try:
@@ -173,9 +177,12 @@ class LibraryAdapter(Adapter):
             importlib.import_module(module)
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
-        from adapters._records import unsupported
+        from adapters._records import HANDLED_CAPABILITIES, unsupported
 
-        return unsupported(scenario, variant, self.ops, self.ops_kind, self.backends, self.backend_reasons)
+        return unsupported(
+            scenario, variant, self.ops, self.ops_kind, self.backends, self.backend_reasons,
+            HANDLED_CAPABILITIES if self.capabilities is None else self.capabilities, self.capability_reasons,
+        )
 
     def cached(self, job: Job, build: Callable[[], Any]) -> Any:
         """``build()``'s result for this job, built once per adapter (dropped by ``close``)."""
