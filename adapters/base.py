@@ -102,6 +102,7 @@ class Adapter(abc.ABC):
     """
 
     name: ClassVar[str]
+    label: ClassVar[str] = ""  # one line: what this configuration of the loader is
 
     @abc.abstractmethod
     def version(self) -> str:
