@@ -8,12 +8,15 @@ hands each batch's shuffled ids to a dataset whose ``__getitems__`` reads every 
 parameters keyed by (seed, epoch, record id). Per-record work runs in ``job.cpu_budget``
 persistent workers, each opening the dataset itself; cheap vectorized work stays in-process.
 
+PR-1: the state is the batch sampler's position; a resumed loader's sampler starts there.
+
 Delivery: the ``DataLoader``'s NumPy batches go through the shared overlapped
 ``jax.device_put`` (``adapters._delivery``).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -23,6 +26,7 @@ import numpy as np
 
 from adapters._element_ops import OPS, RecordTransform
 from adapters._delivery import deliver
+from adapters._peer_state import SHARDED_CAPABILITIES, Position, load_state, positioned, save_state
 from adapters._records import EpochBatches, as_is, converted, own_format_only
 from adapters.base import Job, LibraryAdapter
 
@@ -61,12 +65,23 @@ class Columns:
         return {**self.__dict__, "_opened": None}
 
 
+class _ResumableBatches(EpochBatches):
+    """``EpochBatches`` whose next epoch may start at batch ``first`` (a resumed position)."""
+
+    first = 0
+
+    def __iter__(self):
+        first, self.first = self.first, 0
+        yield from itertools.islice(super().__iter__(), first, None)
+
+
 class DeepLakeAdapter(LibraryAdapter):
     name = library = "deeplake"
     requires = ("torch",)
     ops = OPS
     backends = frozenset({"npy"})
     backend_reasons = own_format_only("Deep Lake dataset")
+    capabilities = SHARDED_CAPABILITIES | {"checkpoint"}
 
     def available(self) -> str | None:
         if "tensorflow" in sys.modules and "deeplake" not in sys.modules:
@@ -107,7 +122,7 @@ class DeepLakeAdapter(LibraryAdapter):
         workers = job.cpu_budget if transform.stochastic else 0
         return torch.utils.data.DataLoader(
             Columns(self._url(job), fields, transform, variant.num_records),
-            batch_sampler=EpochBatches(variant.num_records, variant.batch_size, job.seed, job.shuffle),
+            batch_sampler=_ResumableBatches(variant.num_records, variant.batch_size, job.seed, job.shuffle),
             collate_fn=as_is,
             num_workers=workers,
             persistent_workers=workers > 0,
@@ -116,12 +131,22 @@ class DeepLakeAdapter(LibraryAdapter):
             multiprocessing_context="forkserver" if workers else None,
         )
 
-    def open(self, job: Job) -> Iterator[dict[str, Any]]:
-        return deliver(self._batches(job), job)
+    def open(self, job: Job, start: Position = Position()) -> Iterator[dict[str, Any]]:
+        return positioned(self._batches(job, start), job, start, lambda batches: deliver(batches, job))
 
-    def _batches(self, job: Job) -> Iterator[dict[str, Any]]:
+    def save_checkpoint(self, job: Job, iterator, directory) -> None:
+        """PR-1: Deep Lake's reads keep no position, so the state is the batch sampler's:
+        epoch and batches consumed."""
+        save_state(iterator, directory)
+
+    def resume(self, job: Job, directory) -> Iterator[dict[str, Any]]:
+        """PR-1: the loader's sampler starts at the saved batch of the saved epoch."""
+        return self.open(job, load_state(directory))
+
+    def _batches(self, job: Job, start: Position) -> Iterator[dict[str, Any]]:
         loader = self.cached(job, lambda: self._loader(job))
-        epoch = 0
+        epoch = start.epoch
+        loader.batch_sampler.first = start.batch
         while True:
             loader.batch_sampler.set_epoch(epoch)
             yield from loader

@@ -12,6 +12,9 @@ record id). HF Datasets iterates in-process: the CPU budget bounds it but is not
 IO-1's ``memory`` backend loads the Arrow dataset into RAM (``keep_in_memory``); its Parquet
 file is read by ``Dataset.from_parquet`` into the same Arrow layout.
 
+PR-1: a map-style dataset's iteration has no state; the saved state is the seeded shuffle's
+position, and resuming ``skip``s the consumed rows of that epoch's shuffled dataset.
+
 Delivery: the ``jax`` format would hand the NumPy transforms device arrays, so the transformed
 NumPy batches go through the shared overlapped ``jax.device_put`` (``adapters._delivery``).
 """
@@ -26,6 +29,7 @@ import numpy as np
 from adapters import _formats
 from adapters._delivery import deliver
 from adapters._element_ops import OPS, RecordTransform
+from adapters._peer_state import SHARDED_CAPABILITIES, Position, load_state, positioned, save_state
 from adapters._records import converted
 from adapters.base import Job, LibraryAdapter
 from scenarios import Scenario, Variant
@@ -58,6 +62,7 @@ class HfDatasetsAdapter(LibraryAdapter):
     ops = OPS
     backends = frozenset({"npy", "memory", "parquet"})
     backend_reasons = {"array_record": "Hugging Face Datasets has no ArrayRecord reader"}
+    capabilities = SHARDED_CAPABILITIES | {"checkpoint"}
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
         dims = [len(f.shape) for f in scenario.input_fields(variant)]
@@ -89,23 +94,34 @@ class HfDatasetsAdapter(LibraryAdapter):
 
         return converted(job.data, "hf_datasets", write) / "arrow"
 
-    def open(self, job: Job) -> Iterator[dict[str, Any]]:
-        return deliver(self._batches(job), job)
+    def open(self, job: Job, start: Position = Position()) -> Iterator[dict[str, Any]]:
+        return positioned(self._batches(job, start), job, start, lambda batches: deliver(batches, job))
 
-    def _batches(self, job: Job) -> Iterator[dict[str, Any]]:
+    def save_checkpoint(self, job: Job, iterator, directory) -> None:
+        """PR-1: a map-style ``Dataset`` iterates without state, so the state is the seeded
+        shuffle's position: epoch and batches consumed."""
+        save_state(iterator, directory)
+
+    def resume(self, job: Job, directory) -> Iterator[dict[str, Any]]:
+        """PR-1: the saved epoch's shuffled dataset, ``skip``-ped past the consumed rows."""
+        return self.open(job, load_state(directory))
+
+    def _batches(self, job: Job, start: Position) -> Iterator[dict[str, Any]]:
         import datasets
 
         folder = self._arrow(job)
         in_memory = job.backend == "memory"
         dataset = datasets.load_from_disk(str(folder), keep_in_memory=in_memory).with_format("numpy", dtype=None)
         transform = RecordTransform(job.scenario.transforms(job.variant), job.seed)
-        epoch = 0
+        epoch, skip = start.epoch, start.batch * job.variant.batch_size
         while True:
             order = (
                 dataset.shuffle(generator=np.random.default_rng([job.seed, epoch]), keep_in_memory=True)
                 if job.shuffle
                 else dataset
             )
+            if skip:
+                order, skip = order.skip(skip), 0
             for batch in order.iter(batch_size=job.variant.batch_size, drop_last_batch=True):
                 ids = batch.pop(ID)
                 yield transform.batch(batch, ids, epoch)

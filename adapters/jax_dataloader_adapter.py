@@ -20,6 +20,7 @@ import numpy as np
 from adapters import _formats
 from adapters._delivery import deliver
 from adapters._element_ops import OPS, RecordTransform
+from adapters._peer_state import SHARDED_CAPABILITIES
 from adapters.base import Job, LibraryAdapter
 
 _ARRAYS_ONLY = "jax-dataloader's ArrayDataset takes arrays only; it has no {} reader"
@@ -36,6 +37,11 @@ class JaxDataloaderAdapter(LibraryAdapter):
     name = library = "jax_dataloader"
     distribution = "jax-dataloader"
     ops = OPS
+    capabilities = SHARDED_CAPABILITIES
+    capability_reasons = {
+        "checkpoint": "jax-dataloader's DataLoader keeps no iterator state (no state_dict; its shuffle key "
+        "advances inside the loader), so a restarted loader cannot resume mid-epoch"
+    }
     backend_reasons = {"array_record": _ARRAYS_ONLY.format("ArrayRecord"), "parquet": _ARRAYS_ONLY.format("Parquet")}
 
     def load(self) -> None:

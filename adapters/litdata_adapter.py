@@ -6,6 +6,9 @@ the transforms to each record (random parameters keyed by (seed, epoch, record i
 being the dataset's own ``current_epoch``), seeded chunk + item shuffling, and a
 ``StreamingDataLoader`` with ``job.cpu_budget`` workers and ``drop_last``.
 
+PR-1: LitData's own resumable state, ``StreamingDataLoader.state_dict()`` /
+``load_state_dict()``, recorded after each batch the consumer receives.
+
 Delivery: the loader's torch batches go through the shared overlapped ``jax.device_put``
 (``adapters._delivery``), which views them as NumPy first.
 """
@@ -22,6 +25,7 @@ import numpy as np
 from adapters._element_ops import OPS, RecordTransform
 from adapters._delivery import deliver
 from adapters._records import NpyRecords, converted, own_format_only
+from adapters._peer_state import SHARDED_CAPABILITIES, Resumable, load_state, save_state
 from adapters.base import Job, LibraryAdapter
 
 ID = "__record_id__"
@@ -72,6 +76,7 @@ class LitDataAdapter(LibraryAdapter):
     ops = OPS
     backends = frozenset({"npy"})
     backend_reasons = own_format_only("LitData chunks")
+    capabilities = SHARDED_CAPABILITIES | {"checkpoint"}
 
     def prepare(self, job: Job) -> None:
         self._chunks(job)
@@ -100,11 +105,21 @@ class LitDataAdapter(LibraryAdapter):
 
         return converted(job.data, f"litdata-{CHUNKS}chunks", write)
 
-    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+    def open(self, job: Job, state: dict | None = None) -> Iterator[dict[str, Any]]:
         # Converted here, not in the delivery thread: ``optimize`` installs signal handlers.
-        return deliver(self._batches(job, self._chunks(job)), job)
+        folder = self._chunks(job)
+        out = Resumable(state)
+        return out.deliver_from(deliver(self._batches(job, folder, state, out), job))
 
-    def _batches(self, job: Job, folder: Path) -> Iterator[dict[str, Any]]:
+    def save_checkpoint(self, job: Job, iterator, directory) -> None:
+        """PR-1: ``StreamingDataLoader.state_dict()`` as of the consumer's last batch."""
+        save_state(iterator, directory)
+
+    def resume(self, job: Job, directory) -> Iterator[dict[str, Any]]:
+        """PR-1: a new ``StreamingDataLoader`` given the saved state (``load_state_dict``)."""
+        return self.open(job, load_state(directory))
+
+    def _batches(self, job: Job, folder: Path, state: dict | None, out: Resumable) -> Iterator[dict[str, Any]]:
         from litdata import StreamingDataLoader
 
         transform = RecordTransform(job.scenario.transforms(job.variant), job.seed)
@@ -112,5 +127,9 @@ class LitDataAdapter(LibraryAdapter):
         loader = StreamingDataLoader(
             dataset, batch_size=job.variant.batch_size, num_workers=job.cpu_budget, drop_last=True
         )
+        if state is not None:
+            loader.load_state_dict(state)
         while True:  # each pass over the loader is one epoch; it advances the dataset's epoch
-            yield from loader
+            for batch in loader:
+                out.record(loader.state_dict())
+                yield batch

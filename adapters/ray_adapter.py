@@ -7,10 +7,15 @@ prefetching. One Ray Dataset per epoch, as a Ray training loop iterates. IO-1's 
 in-RAM and ArrayRecord records are gathered the same way; its Parquet file is read natively
 (``read_parquet``, a seeded ``random_shuffle`` per epoch).
 
-Delivery: Ray Data's own ``iter_jax_batches``, which shards each batch over every JAX device
-of the process; where that is not the job's delivery point (a host with several accelerators,
-of which the profile trains on one), ``iter_batches``' NumPy batches go through the shared
-overlapped ``jax.device_put`` (``adapters._delivery``).
+PR-1: Ray Data keeps no iterator state (a Dataset is re-executed from its plan), so the saved
+state is the seeded sampler's position, and resuming builds that epoch's Dataset from the ids
+not consumed yet.
+
+Delivery: Ray Data's own ``iter_jax_batches``, which shards each batch over a 1-D mesh of every
+JAX device of the process; where that is not the job's delivery point (a host with several
+accelerators, of which the profile trains on one; a DIST-* mesh with its own axis names),
+``iter_batches``' NumPy batches go through the shared overlapped ``jax.device_put``
+(``adapters._delivery``), which assembles the mesh's global arrays.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 from adapters import _formats
 from adapters._delivery import deliver
 from adapters._element_ops import OPS, RecordTransform
+from adapters._peer_state import SHARDED_CAPABILITIES, Position, load_state, positioned, save_state
 from adapters._records import NpyRecords, epoch_order
 from adapters.base import Job, LibraryAdapter
 
@@ -54,10 +60,14 @@ class _FromArrow:
 
 
 def _places_like_ray(job: Job) -> bool:
-    """Whether ``iter_jax_batches``' placement (sharded over every JAX device) is the job's."""
+    """Whether ``iter_jax_batches``' placement is the job's: Ray shards over a 1-D mesh of
+    every JAX device under its own axis name, which is the job's single device when JAX has
+    one, and never a scenario's named mesh (DIST-*)."""
     import jax
+    from jax.sharding import SingleDeviceSharding
 
-    return set(jax.devices()) == set(job.sharding().device_set)
+    sharding = job.sharding()
+    return isinstance(sharding, SingleDeviceSharding) and set(jax.devices()) == set(sharding.device_set)
 
 
 def _iterate(dataset, job: Job, native: bool):
@@ -73,6 +83,7 @@ class RayAdapter(LibraryAdapter):
     requires = ("pyarrow", "pandas")  # ray[data]
     ops = OPS
     backends = frozenset({"npy", "memory", "array_record", "parquet"})
+    capabilities = SHARDED_CAPABILITIES | {"checkpoint"}
 
     def __init__(self):
         self._started = False
@@ -104,14 +115,25 @@ class RayAdapter(LibraryAdapter):
         ctx.execution_options.preserve_order = True  # the seeded order, as the other loaders give
         return ray
 
-    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+    def open(self, job: Job, start: Position = Position()) -> Iterator[dict[str, Any]]:
         ray = self._ray(job.cpu_budget)
         native = job.on_device and _places_like_ray(job)
         if job.backend == "parquet":
+            if start != Position():
+                raise ValueError("the Parquet path (a random_shuffle per epoch) starts only at the first batch")
             batches = self._parquet(ray, job, native)
         else:
-            batches = self._gathered(ray, job, _formats.records(job), native)
-        return batches if native else deliver(batches, job)
+            batches = self._gathered(ray, job, _formats.records(job), native, start)
+        return positioned(batches, job, start, (lambda b: b) if native else (lambda b: deliver(b, job)))
+
+    def save_checkpoint(self, job: Job, iterator, directory) -> None:
+        """PR-1: Ray Data has no iterator state to save (a Dataset is re-executed from its
+        plan), so the state is the seeded sampler's position: epoch and batches consumed."""
+        save_state(iterator, directory)
+
+    def resume(self, job: Job, directory) -> Iterator[dict[str, Any]]:
+        """PR-1: that epoch's Dataset built from the ids not consumed yet."""
+        return self.open(job, load_state(directory))
 
     def _parquet(self, ray, job: Job, native: bool) -> Iterator[dict[str, Any]]:
         path = _formats.parquet_file(job)
@@ -126,16 +148,17 @@ class RayAdapter(LibraryAdapter):
             yield from _iterate(dataset, job, native)
             epoch += 1
 
-    def _gathered(self, ray, job: Job, records: NpyRecords, native: bool) -> Iterator[dict[str, Any]]:
+    def _gathered(self, ray, job: Job, records: NpyRecords, native: bool, start: Position) -> Iterator[dict[str, Any]]:
         variant = job.variant
         transform = RecordTransform(job.scenario.transforms(variant), job.seed)
         n, batch_size = variant.num_records, variant.batch_size
         used = n // batch_size * batch_size
         block = max(1, used // batch_size // (BLOCKS_PER_CPU * job.cpu_budget)) * batch_size
-        epoch = 0
+        epoch, skip = start.epoch, start.batch * batch_size
         while True:
-            order = epoch_order(n, job.seed, epoch, job.shuffle)[:used]
-            blocks = np.split(order, range(block, used, block))
+            order = epoch_order(n, job.seed, epoch, job.shuffle)[skip:used]
+            skip = 0
+            blocks = np.split(order, range(block, len(order), block))
             dataset = ray.data.from_numpy(blocks).map_batches(
                 _GatherTransform(records, transform, epoch), batch_size=batch_size, batch_format="numpy"
             )

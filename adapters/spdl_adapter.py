@@ -7,6 +7,9 @@ workers (SPDL's documented ``executor=`` escape hatch); vectorized work stays on
 Random parameters are keyed by (seed, epoch, record id). The work stage reads IO-1's
 memory-mapped, in-RAM, ArrayRecord or Parquet records.
 
+PR-1: the pipeline has no state of its own; the saved state is the source's position and a
+resumed pipeline's source starts there.
+
 Delivery: SPDL's device transfer (``spdl.io.transfer_tensor``) targets PyTorch CUDA tensors,
 not JAX, so the sink's NumPy batches go through the shared overlapped ``jax.device_put``
 (``adapters._delivery``).
@@ -24,19 +27,21 @@ import numpy as np
 from adapters import _formats
 from adapters._delivery import deliver
 from adapters._element_ops import OPS, RecordTransform
-from adapters._records import NpyRecords, id_batches
+from adapters._peer_state import SHARDED_CAPABILITIES, Position, id_batches_from, load_state, positioned, save_state
+from adapters._records import NpyRecords
 from adapters.base import Job, LibraryAdapter
 
 
-def _load(records: NpyRecords, transform: RecordTransform, item: tuple[int, np.ndarray]) -> dict[str, np.ndarray]:
-    epoch, ids = item
-    return transform.batch(records.gather(ids), ids, epoch)
+def _load(records: NpyRecords, transform: RecordTransform, item: tuple[Position, np.ndarray]) -> dict[str, np.ndarray]:
+    position, ids = item
+    return transform.batch(records.gather(ids), ids, position.epoch)
 
 
 class SpdlAdapter(LibraryAdapter):
     name = library = "spdl"
     ops = OPS
     backends = frozenset({"npy", "memory", "array_record", "parquet"})
+    capabilities = SHARDED_CAPABILITIES | {"checkpoint"}
 
     def __init__(self):
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -44,7 +49,16 @@ class SpdlAdapter(LibraryAdapter):
     def prepare(self, job: Job) -> None:
         _formats.prepare_backend(job)
 
-    def open(self, job: Job) -> Iterator[dict[str, Any]]:
+    def save_checkpoint(self, job: Job, iterator, directory) -> None:
+        """PR-1: an SPDL pipeline keeps no state of its own (its source is the user's
+        iterable), so the state is the seeded source's position: epoch and batches consumed."""
+        save_state(iterator, directory)
+
+    def resume(self, job: Job, directory) -> Iterator[dict[str, Any]]:
+        """PR-1: a new pipeline whose source starts at the saved position."""
+        return self.open(job, load_state(directory))
+
+    def open(self, job: Job, start: Position = Position()) -> Iterator[dict[str, Any]]:
         from spdl.pipeline import PipelineBuilder
 
         transform = RecordTransform(job.scenario.transforms(job.variant), job.seed)
@@ -59,7 +73,7 @@ class SpdlAdapter(LibraryAdapter):
             executor = self._pool
         pipeline = (
             PipelineBuilder()
-            .add_source(id_batches(job))
+            .add_source(id_batches_from(job, start))
             .pipe(
                 functools.partial(_load, _formats.records(job), transform),
                 concurrency=job.cpu_budget,
@@ -69,7 +83,7 @@ class SpdlAdapter(LibraryAdapter):
             .add_sink(buffer_size=job.cpu_budget)
             .build(num_threads=job.cpu_budget)
         )
-        return deliver(self._run(pipeline), job)
+        return positioned(self._run(pipeline), job, start, lambda batches: deliver(batches, job))
 
     @staticmethod
     def _run(pipeline) -> Iterator[dict[str, Any]]:

@@ -25,6 +25,7 @@ import numpy as np
 from adapters._element_ops import OPS, RecordTransform
 from adapters._delivery import deliver
 from adapters._records import converted, own_format_only
+from adapters._peer_state import SHARDED_CAPABILITIES
 from adapters.base import Job, LibraryAdapter
 from scenarios import Scenario, Variant
 
@@ -87,6 +88,11 @@ class WebDatasetAdapter(LibraryAdapter):
     ops = OPS
     backends = frozenset({"npy"})
     backend_reasons = own_format_only("tar shards")
+    capabilities = SHARDED_CAPABILITIES
+    capability_reasons = {
+        "checkpoint": "WebDataset's stream (shard shuffle, a sample shuffle buffer, batches interleaved "
+        "from workers) has no state to save; it restarts from shards, not from a position"
+    }
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
         if variant.num_records // SHARDS < variant.batch_size:
