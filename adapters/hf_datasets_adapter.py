@@ -12,6 +12,9 @@ record id). HF Datasets iterates in-process: the CPU budget bounds it but is not
 IO-1's ``memory`` backend loads the Arrow dataset into RAM (``keep_in_memory``); its Parquet
 file is read by ``Dataset.from_parquet`` into the same Arrow layout.
 
+IO-3 (mixing): each source is its own Arrow dataset, mixed by ``interleave_datasets`` with
+the scenario's weights as ``probabilities`` (HF's documented mixing idiom), reseeded per epoch.
+
 PR-1: a map-style dataset's iteration has no state; the saved state is the seeded shuffle's
 position, and resuming ``skip``s the consumed rows of that epoch's shuffled dataset.
 
@@ -62,7 +65,7 @@ class HfDatasetsAdapter(LibraryAdapter):
     ops = OPS
     backends = frozenset({"npy", "memory", "parquet"})
     backend_reasons = {"array_record": "Hugging Face Datasets has no ArrayRecord reader"}
-    capabilities = SHARDED_CAPABILITIES | {"checkpoint"}
+    capabilities = SHARDED_CAPABILITIES | {"checkpoint", "mixing"}
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
         dims = [len(f.shape) for f in scenario.input_fields(variant)]
@@ -71,7 +74,10 @@ class HfDatasetsAdapter(LibraryAdapter):
         return super().supports(scenario, variant)
 
     def prepare(self, job: Job) -> None:
-        self._arrow(job)
+        if dict(job.variant.params).get("weights") is not None:
+            self._sources(job)
+        else:
+            self._arrow(job)
 
     def _arrow(self, job: Job) -> Path:
         """Writes the Arrow dataset once per scenario variant (from the .npy or the Parquet file)."""
@@ -98,7 +104,10 @@ class HfDatasetsAdapter(LibraryAdapter):
         return positioned(self._batches(job, start), job, start, lambda batches: deliver(batches, job))
 
     def save_checkpoint(self, job: Job, iterator, directory) -> None:
-        """PR-1: a map-style ``Dataset`` iterates without state, so the state is the seeded
+        """IO-3 (mixing): each source is its own Arrow dataset, mixed by ``interleave_datasets`` with
+the scenario's weights as ``probabilities`` (HF's documented mixing idiom), reseeded per epoch.
+
+PR-1: a map-style ``Dataset`` iterates without state, so the state is the seeded
         shuffle's position: epoch and batches consumed."""
         save_state(iterator, directory)
 
@@ -106,8 +115,48 @@ class HfDatasetsAdapter(LibraryAdapter):
         """PR-1: the saved epoch's shuffled dataset, ``skip``-ped past the consumed rows."""
         return self.open(job, load_state(directory))
 
+    def _sources(self, job: Job) -> list[Path]:
+        """IO-3: one Arrow dataset per stored source (``<source>_<field>`` columns), written once."""
+        import datasets
+
+        datasets.disable_progress_bars()
+        names = sorted({field.split("_", 1)[0] for field in job.data})
+
+        def write(folder: Path) -> None:
+            arrays = job.arrays()
+            for name in names:
+                columns = {f.split("_", 1)[1]: np.asarray(a) for f, a in arrays.items() if f.startswith(f"{name}_")}
+                _dataset(datasets, columns).save_to_disk(str(folder / name))
+
+        folder = converted(job.data, "hf_datasets-sources", write)
+        return [folder / name for name in names]
+
+    def _mixed(self, job: Job, start: Position) -> Iterator[dict[str, Any]]:
+        """IO-3 by ``interleave_datasets``: each element drawn from a source with its
+        probability (seeded per epoch), each source reshuffled per epoch, until every source has
+        been seen whole (``all_exhausted``)."""
+        import datasets
+
+        if start != Position():
+            raise ValueError("a mixed stream starts only at its first batch")
+        sources = [datasets.load_from_disk(str(f)) for f in self._sources(job)]
+        weights = np.asarray(job.variant.param("weights"), np.float64)
+        epoch = 0
+        while True:
+            seed = job.seed * 1_000_003 + epoch
+            mixed = datasets.interleave_datasets(
+                [d.shuffle(seed=seed + i, keep_in_memory=True) for i, d in enumerate(sources)],
+                probabilities=list(weights / weights.sum()), seed=seed, stopping_strategy="all_exhausted",
+            ).with_format("numpy", dtype=None)
+            yield from mixed.iter(batch_size=job.variant.batch_size, drop_last_batch=True)
+            epoch += 1
+
     def _batches(self, job: Job, start: Position) -> Iterator[dict[str, Any]]:
         import datasets
+
+        if dict(job.variant.params).get("weights") is not None:
+            yield from self._mixed(job, start)
+            return
 
         folder = self._arrow(job)
         in_memory = job.backend == "memory"
