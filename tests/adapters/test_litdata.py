@@ -40,3 +40,7 @@ def test_pr1_resumes_from_the_loaders_own_state_dict(adapter, root):
 def test_gradients_through_the_pipeline_stay_datarax_only(adapter):
     pc5 = get_scenario("PC-5")
     assert adapter.supports(pc5, pc5.variant("small")) is not None
+
+
+def test_io3_mixes_sources_by_combined_streaming_dataset(adapter, root):
+    conformant(adapter, job_for("IO-3", "small", root))
