@@ -9,6 +9,10 @@ batch there, with per-record random parameters keyed by (seed, epoch, record id)
 shuffle is approximate and worker interleaving is not reproducible: that is WebDataset's
 design, not an omission here.
 
+IO-3 (mixing): each source in its own shards, one pipeline per source mixed by
+``wds.RandomMix`` with the scenario's weights as ``probs`` (WebDataset's mixing idiom), ending
+the epoch when a source runs out.
+
 Delivery: WebDataset has no device stage; the workers' NumPy batches go through the shared
 overlapped ``jax.device_put`` (``adapters._delivery``).
 """
@@ -83,12 +87,32 @@ def _write_shard(path: Path, arrays: dict[str, np.ndarray], ids: range) -> None:
                 tar.addfile(member, io.BytesIO(payload))
 
 
+def _mixed(job: Job) -> bool:
+    return dict(job.variant.params).get("weights") is not None
+
+
+def _samples(wds, shards: list[str], seed: int, shuffle: bool):
+    """Decoded samples of ``shards``: seeded shard shuffle, shards split between workers, a
+    seeded sample shuffle buffer."""
+    dataset = wds.WebDataset(
+        shards,
+        shardshuffle=len(shards) if shuffle else False,
+        seed=seed,
+        nodesplitter=wds.single_node_only,
+        workersplitter=wds.split_by_worker,
+        empty_check=False,
+    )
+    if shuffle:
+        dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed)
+    return dataset.decode()
+
+
 class WebDatasetAdapter(LibraryAdapter):
     name = library = "webdataset"
     ops = OPS
     backends = frozenset({"npy"})
     backend_reasons = own_format_only("tar shards")
-    capabilities = SHARDED_CAPABILITIES
+    capabilities = SHARDED_CAPABILITIES | {"mixing"}
     capability_reasons = {
         "checkpoint": "WebDataset's stream (shard shuffle, a sample shuffle buffer, batches interleaved "
         "from workers) has no state to save; it restarts from shards, not from a position"
@@ -100,7 +124,25 @@ class WebDatasetAdapter(LibraryAdapter):
         return super().supports(scenario, variant)
 
     def prepare(self, job: Job) -> None:
-        self._shards(job)
+        if _mixed(job):
+            self._source_shards(job)
+        else:
+            self._shards(job)
+
+    def _source_shards(self, job: Job) -> list[list[str]]:
+        """IO-3: each stored source (``<source>_<field>`` files) in its own ``SHARDS`` tar shards."""
+        names = sorted({field.split("_", 1)[0] for field in job.data})
+
+        def write(folder: Path) -> None:
+            arrays = job.arrays()
+            for name in names:
+                columns = {f.split("_", 1)[1]: a for f, a in arrays.items() if f.startswith(f"{name}_")}
+                bounds = np.linspace(0, len(next(iter(columns.values()))), SHARDS + 1).astype(int)
+                for shard, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+                    _write_shard(folder / f"{name}-{shard:05d}.tar", columns, range(start, stop))
+
+        folder = converted(job.data, "webdataset-sources-ten", write)
+        return [[str(folder / f"{name}-{shard:05d}.tar") for shard in range(SHARDS)] for name in names]
 
     def _shards(self, job: Job) -> list[str]:
         """Writes the tar shards once per scenario variant; returns their paths."""
@@ -120,24 +162,27 @@ class WebDatasetAdapter(LibraryAdapter):
     def _batches(self, job: Job) -> Iterator[dict[str, Any]]:
         import webdataset as wds
 
-        shards = self._shards(job)
         variant = job.variant
-        shapes = {f.name: f.shape for f in job.scenario.input_fields(variant)}
         transform = RecordTransform(job.scenario.transforms(variant), job.seed)
+        if _mixed(job):
+            sources = self._source_shards(job)
+            shapes = {f.name: f.shape for f in job.scenario.output_fields(variant)}
+        else:
+            sources = [self._shards(job)]
+            shapes = {f.name: f.shape for f in job.scenario.input_fields(variant)}
         epoch = 0
         while True:
             seed = job.seed * 1_000_003 + epoch
-            dataset = wds.WebDataset(
-                shards,
-                shardshuffle=len(shards) if job.shuffle else False,
-                seed=seed,
-                nodesplitter=wds.single_node_only,
-                workersplitter=wds.split_by_worker,
-                empty_check=False,
-            )
-            if job.shuffle:
-                dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed)
-            dataset = dataset.decode().batched(variant.batch_size, partial=False).map(_Finish(shapes, transform, epoch))
+            streams = [_samples(wds, shards, seed + i, job.shuffle) for i, shards in enumerate(sources)]
+            finish = _Finish(shapes, transform, epoch)
+            if len(streams) > 1:  # IO-3: each sample drawn from a source with its weight
+                dataset = wds.DataPipeline(
+                    wds.RandomMix(streams, probs=list(variant.param("weights"))),
+                    wds.batched(variant.batch_size, partial=False),
+                    wds.map(finish),
+                )
+            else:
+                dataset = streams[0].batched(variant.batch_size, partial=False).map(finish)
             for batch in wds.WebLoader(dataset, batch_size=None, num_workers=job.cpu_budget):
                 batch.pop("__key__", None)  # WebDataset's map carries the sample keys along
                 yield batch

@@ -39,3 +39,7 @@ def test_pr1_is_not_claimed(adapter):
 def test_gradients_through_the_pipeline_stay_datarax_only(adapter):
     pc5 = get_scenario("PC-5")
     assert adapter.supports(pc5, pc5.variant("small")) is not None
+
+
+def test_io3_mixes_sources_by_random_mix(adapter, root):
+    conformant(adapter, job_for("IO-3", "small", root))
