@@ -83,6 +83,7 @@ class DaliAdapter(LibraryAdapter):
     name = "dali"
     library, distribution = "nvidia.dali", "nvidia-dali-cuda120"
     ops, ops_kind = SUPPORTED, "DALI operator"
+    label = "DALI pipeline: batched external_source in the seeded epoch order, DALI per-sample operators on job.cpu_budget threads"
     backends = frozenset({"npy", "memory", "array_record", "parquet"})
 
     def prepare(self, job: Job) -> None:
