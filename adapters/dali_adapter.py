@@ -26,8 +26,18 @@ from adapters._records import NpyRecords, id_batches
 from adapters.base import Job, LibraryAdapter
 
 SUPPORTED = frozenset(
-    {"random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize", "multiply", "add", "clip"}
+    {
+        "random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize", "multiply", "add",
+        "clip", "random_rotate", "random_crop", "random_crop_3d", "zscore",
+    }
 )
+# DALI's layout of each input field, by rank (volumes are depth-height-width, images HWC).
+_LAYOUTS = {"volume": "DHW"}
+
+
+def _anchor(fn):
+    """A uniform crop anchor in [0, 1] (DALI's ``crop_pos_*``), drawn per sample by DALI's seeded RNG."""
+    return fn.random.uniform(range=[0.0, 1.0])
 
 
 def _batches(records: NpyRecords, fields: list[str], job: Job):
@@ -49,6 +59,17 @@ def _graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
                 x, size=list(kw["size"]), random_area=list(kw["scale"]), random_aspect_ratio=list(kw["ratio"]),
                 num_attempts=10, interp_type=types.INTERP_LINEAR, antialias=False, dtype=types.FLOAT,
             )
+        elif t.name == "random_rotate":
+            angle = fn.random.uniform(range=[-kw["degrees"], kw["degrees"]])
+            x = fn.rotate(x, angle=angle, keep_size=True, fill_value=0, interp_type=types.INTERP_LINEAR)
+        elif t.name == "random_crop":
+            x = fn.crop(x, crop=list(kw["size"]), crop_pos_x=_anchor(fn), crop_pos_y=_anchor(fn))
+        elif t.name == "random_crop_3d":
+            (d, h, w), pos = kw["size"], {f"crop_pos_{a}": _anchor(fn) for a in "xyz"}
+            x = fn.expand_dims(x, axes=[3], new_axis_names="C")  # crop reads DHWC volumes
+            x = fn.squeeze(fn.crop(x, crop_d=d, crop_h=h, crop_w=w, **pos), axes=[3])
+        elif t.name == "zscore":  # per-sample mean and variance over every axis, eps added to the variance
+            x = fn.normalize(x, epsilon=kw["eps"], dtype=types.FLOAT)
         elif t.name == "random_horizontal_flip":
             mirror = fn.random.coin_flip(probability=kw["p"])
             nodes[t.field] = x
@@ -94,7 +115,7 @@ class DaliAdapter(LibraryAdapter):
 
         variant = job.variant
         fields = [f.name for f in job.scenario.input_fields(variant)]
-        layouts = ["HWC" if len(f.shape) == 3 else "" for f in job.scenario.input_fields(variant)]
+        layouts = [_LAYOUTS.get(f.name, "HWC") if len(f.shape) == 3 else "" for f in job.scenario.input_fields(variant)]
         on_gpu = job.on_device and job.platform == "gpu"
         device_id = next(iter(job.sharding().device_set)).local_hardware_id if on_gpu else None
         pipe = pipeline.Pipeline(
