@@ -28,7 +28,8 @@ from adapters.base import Job, LibraryAdapter
 SUPPORTED = frozenset(
     {
         "random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize", "multiply", "add",
-        "clip", "random_rotate", "random_crop", "random_crop_3d", "zscore",
+        "clip", "random_rotate", "random_crop", "random_crop_3d", "zscore", "multi_scale_resize", "random_window",
+        "log_mel",
     }
 )
 # DALI's layout of each input field, by rank (volumes are depth-height-width, images HWC).
@@ -59,6 +60,25 @@ def _graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
                 x, size=list(kw["size"]), random_area=list(kw["scale"]), random_aspect_ratio=list(kw["ratio"]),
                 num_attempts=10, interp_type=types.INTERP_LINEAR, antialias=False, dtype=types.FLOAT,
             )
+        elif t.name == "multi_scale_resize":  # one bilinear resize per scale, half-pixel centres, float out
+            for field, size in zip(kw["out_fields"], kw["sizes"]):
+                nodes[field] = fn.resize(x, size=list(size), interp_type=types.INTERP_LINEAR, antialias=False,
+                                         dtype=types.FLOAT)
+            continue
+        elif t.name == "random_window":
+            span = int(job.scenario.input_fields(job.variant)[0].shape[0]) - kw["length"]
+            start = fn.cast(dmath.floor(fn.random.uniform(range=[0.0, span + 1.0])), dtype=types.INT32)
+            nodes[kw["offset_field"]] = start
+            x = fn.slice(x, start=fn.reshape(start, shape=[1]), shape=[kw["length"]], axes=[0])
+        elif t.name == "log_mel":  # |STFT|^2 (unpadded frames, periodic Hann) → HTK mel bands → log
+            n_fft, rate = kw["n_fft"], kw["sample_rate"]
+            hann = (0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft))).astype(np.float32)
+            spec = fn.spectrogram(x, nfft=n_fft, window_length=n_fft, window_step=kw["hop_length"], power=2,
+                                  center_windows=False, window_fn=hann.tolist(), layout="tf")
+            mel = fn.mel_filter_bank(spec, sample_rate=rate, nfilter=kw["n_mels"], freq_low=kw["f_min"],
+                                     freq_high=kw["f_max"] or rate / 2, mel_formula="htk", normalize=False)
+            nodes[kw["out_field"]] = dmath.log(mel + types.Constant(np.float32(kw["eps"])))
+            continue
         elif t.name == "random_rotate":
             angle = fn.random.uniform(range=[-kw["degrees"], kw["degrees"]])
             x = fn.rotate(x, angle=angle, keep_size=True, fill_value=0, interp_type=types.INTERP_LINEAR)
@@ -126,7 +146,8 @@ class DaliAdapter(LibraryAdapter):
             inputs = fn.external_source(
                 source=_batches(_formats.records(job), fields, job), num_outputs=len(fields), batch=True, layout=layouts
             )
-            outputs = _graph(fn, types, job, dict(zip(fields, inputs)))
+            nodes = _graph(fn, types, job, dict(zip(fields, inputs)))
+            outputs = {f.name: nodes[f.name] for f in job.scenario.output_fields(variant)}  # the graph ends there
             names = list(outputs)
             pipe.set_outputs(*(node.gpu() if on_gpu else node for node in outputs.values()))
         pipe.build()

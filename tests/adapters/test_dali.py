@@ -22,6 +22,7 @@ CELLS = [
     ("CV-1", "small"), ("NLP-1", "small"), ("TAB-1", "small"), ("PC-1", "small"), ("PC-1", "depth1"),
     ("IO-1", "small"), ("IO-1", "small-memory"), ("IO-1", "small-array_record"), ("IO-1", "small-parquet"),
     ("PR-2", "small"), ("XFMR-1", "small"), ("CV-2", "small"),
+    ("CV-4", "small"), ("MM-2", "small"), ("MM-2", "small-logmel"),
 ]
 
 
