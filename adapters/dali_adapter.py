@@ -29,7 +29,7 @@ SUPPORTED = frozenset(
     {
         "random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize", "multiply", "add",
         "clip", "random_rotate", "random_crop", "random_crop_3d", "zscore", "multi_scale_resize", "random_window",
-        "log_mel",
+        "log_mel", "random_apply", "log1p", "hash_to_vocabulary",
     }
 )
 # DALI's layout of each input field, by rank (volumes are depth-height-width, images HWC).
@@ -46,6 +46,27 @@ def _batches(records: NpyRecords, fields: list[str], job: Job):
     for _, ids in id_batches(job):
         batch = records.gather(ids)
         yield tuple(batch[f] for f in fields)
+
+
+def _arithmetic(types, op: str, params: dict[str, float], x):
+    """``multiply`` by ``factor`` or ``add`` ``value`` with DALI's float32 arithmetic operators."""
+    if op == "multiply":
+        return x * types.Constant(np.float32(params["factor"]))
+    return x + types.Constant(np.float32(params["value"]))
+
+
+def _hash_to_vocabulary(fn, types, x, vocab_size: int, salt: int):
+    """murmur3's fmix32 of ``uint32(x) ^ salt``, modulo ``vocab_size``, in DALI's wrapping uint32
+    arithmetic (a right shift by k is a floor division by 2**k on unsigned values)."""
+
+    def u32(value):
+        return types.Constant(np.uint32(value))
+
+    x = fn.cast(x, dtype=types.UINT32) ^ u32(salt)
+    x = (x ^ (x // u32(1 << 16))) * u32(0x85EBCA6B)
+    x = (x ^ (x // u32(1 << 13))) * u32(0xC2B2AE35)
+    x = x ^ (x // u32(1 << 16))
+    return fn.cast(x - (x // u32(vocab_size)) * u32(vocab_size), dtype=types.INT32)
 
 
 def _graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
@@ -79,6 +100,14 @@ def _graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
                                      freq_high=kw["f_max"] or rate / 2, mel_formula="htk", normalize=False)
             nodes[kw["out_field"]] = dmath.log(mel + types.Constant(np.float32(kw["eps"])))
             continue
+        elif t.name == "random_apply":  # a per-sample coin decides; the blend is exact for a coin of 0 or 1
+            coin = fn.cast(fn.random.coin_flip(probability=kw["p"]), dtype=types.FLOAT)
+            x = fn.cast(x, dtype=types.FLOAT)
+            x = coin * _arithmetic(types, kw["op"], dict(kw["op_params"]), x) + (types.Constant(np.float32(1)) - coin) * x
+        elif t.name == "log1p":
+            x = dmath.log(fn.cast(x, dtype=types.FLOAT) + types.Constant(np.float32(1)))
+        elif t.name == "hash_to_vocabulary":
+            x = _hash_to_vocabulary(fn, types, x, kw["vocab_size"], kw["salt"])
         elif t.name == "random_rotate":
             angle = fn.random.uniform(range=[-kw["degrees"], kw["degrees"]])
             x = fn.rotate(x, angle=angle, keep_size=True, fill_value=0, interp_type=types.INTERP_LINEAR)
@@ -108,9 +137,7 @@ def _graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
             nodes.update(inputs=x[:-1], targets=x[1:])
             continue
         elif t.name in ("multiply", "add"):  # DALI's arithmetic operators, in float32
-            operand = types.Constant(np.float32(kw["factor" if t.name == "multiply" else "value"]))
-            x = fn.cast(x, dtype=types.FLOAT)
-            x = x * operand if t.name == "multiply" else x + operand
+            x = _arithmetic(types, t.name, kw, fn.cast(x, dtype=types.FLOAT))
         elif t.name == "clip":
             x = dmath.clamp(fn.cast(x, dtype=types.FLOAT), np.float32(kw["low"]), np.float32(kw["high"]))
         nodes[t.field] = x

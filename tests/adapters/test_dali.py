@@ -23,6 +23,7 @@ CELLS = [
     ("IO-1", "small"), ("IO-1", "small-memory"), ("IO-1", "small-array_record"), ("IO-1", "small-parquet"),
     ("PR-2", "small"), ("XFMR-1", "small"), ("CV-2", "small"),
     ("CV-4", "small"), ("MM-2", "small"), ("MM-2", "small-logmel"),
+    ("PC-4", "small"), ("TAB-2", "small"),
 ]
 
 
