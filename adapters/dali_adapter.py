@@ -22,7 +22,7 @@ import numpy as np
 
 from adapters import _formats
 from adapters._delivery import deliver
-from adapters._records import NpyRecords, id_batches
+from adapters._records import HANDLED_CAPABILITIES, NpyRecords, id_batches
 from adapters.base import Job, LibraryAdapter
 
 SUPPORTED = frozenset(
@@ -153,6 +153,7 @@ class DaliAdapter(LibraryAdapter):
     ops, ops_kind = SUPPORTED, "DALI operator"
     label = "DALI pipeline: batched external_source in the seeded epoch order, DALI per-sample operators on job.cpu_budget threads"
     backends = frozenset({"npy", "memory", "array_record", "parquet"})
+    capabilities = HANDLED_CAPABILITIES | {"device_sharding"}
 
     def prepare(self, job: Job) -> None:
         _formats.prepare_backend(job)
