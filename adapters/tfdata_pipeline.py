@@ -162,7 +162,8 @@ def _ragged(tf, job: Job, arrays: dict, order: str):
         lengths = tf.cast(rows.row_lengths(), tf.int32)
         longest = tf.maximum(tf.reduce_max(lengths), 1)
         width = tf.minimum((longest + pad["bucket_size"] - 1) // pad["bucket_size"] * pad["bucket_size"], pad["max_len"])
-        tokens = rows[:, : pad["max_len"]].to_tensor(default_value=pad["pad_value"], shape=[None, width])
+        tokens = rows[:, : pad["max_len"]].to_tensor(
+            default_value=pad["pad_value"], shape=tf.stack([tf.size(ids, out_type=tf.int64), tf.cast(width, tf.int64)]))
         batch = {k: tf.gather(v, ids) for k, v in columns.items()}
         batch.update({"tokens": tokens, pad["length_field"]: lengths})
         return apply(tf, later, batch, tf.stack([tf.constant(job.seed, tf.int64), counter]))
