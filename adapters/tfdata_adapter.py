@@ -30,7 +30,7 @@ from typing import Any, Iterator
 from adapters._delivery import deliver, put
 from adapters.base import Job, LibraryAdapter
 from adapters.tfdata_ops import SUPPORTED
-from adapters.tfdata_pipeline import dataset, tensorflow
+from adapters.tfdata_pipeline import dataset, reusable, tensorflow, tensors
 
 _HANDLED = frozenset({
     "stochastic_per_element", "exact_reference", "outcomes", "source_backends", "mixing", "variable_length",
@@ -92,7 +92,10 @@ class TfDataAdapter(LibraryAdapter):
         tensorflow()
 
     def _dataset(self, job: Job):
-        return dataset(job, self.order, self._scratch())
+        data = self.__dict__.setdefault("_tensors", {})
+        if job.key not in data:
+            data[job.key] = tensors(job)
+        return dataset(job, self.order, data[job.key], self._scratch())
 
     def _scratch(self) -> Path:
         """A fresh folder for on-disk caches, removed by close()."""
@@ -101,7 +104,7 @@ class TfDataAdapter(LibraryAdapter):
         return self._scratch_dir
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
-        ds = self.cached(job, lambda: self._dataset(job))
+        ds = self.cached(job, lambda: self._dataset(job)) if reusable(job, self.order) else self._dataset(job)
         if "checkpoint" in job.scenario.capabilities:
             return CheckpointableBatches(iter(ds), job)
         return deliver(iter(ds), job)
@@ -123,6 +126,7 @@ class TfDataAdapter(LibraryAdapter):
 
     def close(self) -> None:
         super().close()
+        self.__dict__.pop("_tensors", None)
         if getattr(self, "_scratch_dir", None) is not None:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
             self._scratch_dir = None

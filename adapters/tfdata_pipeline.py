@@ -95,12 +95,26 @@ def _transform(tf, job: Job):
     return run
 
 
-def dataset(job: Job, order: str, scratch=None):
-    """The job's ``tf.data.Dataset`` of batches (dicts of tensors), endless and seeded: every
-    iterator over it starts the same stream. ``scratch``: a folder for IO-4's on-disk cache."""
+def tensors(job: Job) -> dict:
+    """The job's fields as TF tensors, copied once (a pipeline definition reuses them)."""
+    tf = tensorflow()
+    return {k: tf.constant(np.asarray(a)) for k, a in _formats.arrays(job).items()}
+
+
+def reusable(job: Job, order: str) -> bool:
+    """Whether one dataset object serves every fresh iterator with the same stream. A seeded
+    ``shuffle`` draws its epochs from a generator the dataset object owns, so only pipelines
+    without one (stateless permutations) and IO-4's (whose cache lives on the object) are
+    reused; the others are defined again per iterator, over the same tensors."""
+    params = dict(job.variant.params)
+    return "cache" in params or (order == "permutation" and "weights" not in params)
+
+
+def dataset(job: Job, order: str, arrays: dict, scratch=None):
+    """The job's ``tf.data.Dataset`` of batches (dicts of tensors), endless and seeded, over
+    ``arrays`` (:func:`tensors`). ``scratch``: a folder for IO-4's on-disk cache."""
     tf = tensorflow()
     params = dict(job.variant.params)
-    arrays = _formats.arrays(job)
     if "weights" in params:
         ds = _mixed(tf, job, arrays, order)
     elif "offsets" in arrays:
@@ -108,7 +122,7 @@ def dataset(job: Job, order: str, scratch=None):
     elif "cache" in params:
         ds = _cached(tf, job, arrays, scratch)
     else:
-        data = {k: tf.constant(a) for k, a in arrays.items()}
+        data = arrays
         transform = _transform(tf, job)
 
         def gather_and_transform(counter, ids):
@@ -132,8 +146,8 @@ def _mixed(tf, job: Job, arrays: dict, order: str):
     source's offset)."""
     names = sorted({k.split("_", 1)[0] for k in arrays})
     fields = sorted({k.split("_", 1)[1] for k in arrays})
-    counts = [len(arrays[f"{d}_{fields[0]}"]) for d in names]
-    table = {f: tf.constant(np.concatenate([arrays[f"{d}_{f}"] for d in names])) for f in fields}
+    counts = [int(arrays[f"{d}_{fields[0]}"].shape[0]) for d in names]
+    table = {f: tf.concat([arrays[f"{d}_{f}"] for d in names], axis=0) for f in fields}
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     streams = []
     for i, (d, n) in enumerate(zip(names, counts)):
@@ -150,9 +164,9 @@ def _mixed(tf, job: Job, arrays: dict, order: str):
 def _ragged(tf, job: Job, arrays: dict, order: str):
     """NLP-2: the token store as one ``RaggedTensor``; a batch gathers its rows (ragged) and
     pads them to the batch's bucketed width with ``to_tensor``."""
-    offsets = tf.constant(np.asarray(arrays["offsets"], np.int64))
-    store = tf.RaggedTensor.from_row_splits(tf.constant(arrays["tokens"]), offsets, validate=False)
-    columns = {k: tf.constant(a) for k, a in arrays.items() if k not in ("tokens", "offsets")}
+    offsets = tf.cast(arrays["offsets"], tf.int64)
+    store = tf.RaggedTensor.from_row_splits(arrays["tokens"], offsets, validate=False)
+    columns = {k: a for k, a in arrays.items() if k not in ("tokens", "offsets")}
     transforms = job.scenario.transforms(job.variant)
     pad = next(t for t in transforms if t.name == "pad_to_bucket").kwargs
     later = tuple(t for t in transforms if t.name != "pad_to_bucket")
@@ -168,7 +182,7 @@ def _ragged(tf, job: Job, arrays: dict, order: str):
         batch.update({"tokens": tokens, pad["length_field"]: lengths})
         return apply(tf, later, batch, tf.stack([tf.constant(job.seed, tf.int64), counter]))
 
-    return id_batches(tf, job, order, num_records=len(arrays["offsets"]) - 1).map(
+    return id_batches(tf, job, order, num_records=int(offsets.shape[0]) - 1).map(
         gather, num_parallel_calls=tf.data.AUTOTUNE)
 
 
@@ -176,7 +190,7 @@ def _cached(tf, job: Job, arrays: dict, scratch):
     """IO-4: the deterministic transforms on the records in stored order (vectorized over
     chunks), ``cache``d in memory or in a file, then ``shuffle``d over the whole set and
     batched each epoch: the guide's "cache after the expensive map"."""
-    data = {k: tf.constant(a) for k, a in arrays.items()}
+    data = arrays
     n, size = job.variant.num_records, job.variant.batch_size
     transform = _transform(tf, job)
     records = tf.data.Dataset.range(n).batch(CHUNK).enumerate().map(
