@@ -19,6 +19,7 @@ BUILTIN: dict[str, str] = {
     "numpy": "adapters.numpy_adapter:NumpyAdapter",
     "grain": "adapters.grain_adapter:GrainAdapter",
     "tfdata": "adapters.tfdata_adapter:TfDataAdapter",
+    "tfdata-batched": "adapters.tfdata_adapter:TfDataBatchedAdapter",
     "torch": "adapters.torch_adapter:TorchAdapter",
     "dali": "adapters.dali_adapter:DaliAdapter",
     "ray": "adapters.ray_adapter:RayAdapter",
