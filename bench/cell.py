@@ -20,7 +20,7 @@ from typing import Any
 from bench.store import write_json_atomic
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Linux: a killed runner takes its cell down with it instead of leaving it running."""
     try:
         import ctypes
@@ -33,7 +33,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _pin(budget: int) -> list[int] | None:
+def pin_cpus(budget: int) -> list[int] | None:
     """Restricts this process (and the workers it starts) to ``budget`` CPUs."""
     if not hasattr(os, "sched_setaffinity"):
         return None
@@ -58,7 +58,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
         return {**outcome, "status": "unavailable", "reason": reason}
     outcome["adapter_version"] = adapter.version()
     try:  # the loader library's import, before any clock (datarax is imported by version())
-        getattr(adapter, "load", lambda: None)()
+        adapter.load()
     except ImportError as e:
         return {**outcome, "status": "unavailable", "reason": f"installed but not importable: {e}"}
     job = Job(**spec["job"])
@@ -68,7 +68,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
         return {**outcome, "status": "unsupported", "reason": reason}
     delivery = _delivery_point(job)
     outcome["device"] = delivery.label
-    setup_s = _prepare(adapter, job)  # format conversion, before any clock the metrics read
+    setup_s = prepare_untimed(adapter, job)  # format conversion, before any clock the metrics read
     if spec.get("phase") == "consumer":
         return {**outcome, **_run_consumer(adapter, job, spec, delivery)}
     tree = ProcessTree(os.getpid())
@@ -133,7 +133,7 @@ def _sampling(adapter, job, delivery) -> dict[str, Any]:
             "sampling_check_batches": count}
 
 
-def _prepare(adapter, job) -> float:
+def prepare_untimed(adapter, job) -> float:
     """Runs ``adapter.prepare(job)`` (untimed by the metrics) and returns its wall time."""
     import time
 
@@ -162,8 +162,8 @@ def _run_consumer(adapter, job, spec: dict[str, Any], delivery) -> dict[str, Any
 def main(argv: list[str]) -> int:
     spec_path, out_path = Path(argv[0]), Path(argv[1])
     spec = json.loads(spec_path.read_text())
-    _die_with_parent(spec["parent_pid"])
-    cpus = _pin(spec["job"]["cpu_budget"])
+    die_with_parent(spec["parent_pid"])
+    cpus = pin_cpus(spec["job"]["cpu_budget"])
     from bench.multiprocess import process_count, run_processes
 
     try:  # a scenario across JAX processes (DIST-3): this process supervises them

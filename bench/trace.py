@@ -99,30 +99,30 @@ def trace_cell(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     import jax
 
     from adapters import Job, load_adapter
-    from bench.measure import _close, _next, materialize
+    from bench.measure import close_iterator, materialize, next_batch
 
     adapter = load_adapter(spec["adapter"])
     job = Job(**spec["job"])
     iterator = adapter.open(job)
     try:
         for _ in range(spec["warmup_batches"]):
-            materialize(_next(iterator))
+            materialize(next_batch(iterator))
         with jax.profiler.trace(str(out_dir / JAX_TRACE), create_perfetto_trace=True):
             for index in range(spec["batches"]):
                 with jax.profiler.TraceAnnotation(f"datarax-bench batch {index}"):
-                    materialize(_next(iterator))
+                    materialize(next_batch(iterator))
     finally:
-        _close(iterator)
+        close_iterator(iterator)
         adapter.close()
     return {"traced_batches": spec["batches"]}
 
 
 def main(argv: list[str]) -> int:
-    from bench.cell import _pin
+    from bench.cell import pin_cpus
     from bench.store import write_json_atomic
 
     spec, out_dir = json.loads(Path(argv[0]).read_text()), Path(argv[1])
-    _pin(spec["job"]["cpu_budget"])
+    pin_cpus(spec["job"]["cpu_budget"])
     write_json_atomic(out_dir / "trace.json", trace_cell(spec, out_dir))
     return 0
 
