@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import importlib.metadata
 import importlib.util
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Collection, Iterator, Mapping
 
 import numpy as np
@@ -99,6 +100,11 @@ class Adapter(abc.ABC):
     ``open(job)`` returns a fresh iterator of batches (dicts of arrays with a leading batch
     dimension) that runs forever, epoch after epoch; heavy set-up may be cached on the
     instance and released in ``close()``.
+
+    These are all the hooks the harness and the scenarios call. A cell calls, in order:
+    ``available``, ``version``, ``load``, ``supports``, ``prepare``, then ``open`` as often as
+    it measures, ``step_cost`` once after timing, and ``close``. PR-1 also calls
+    ``save_checkpoint`` and ``resume``. Every hook but ``version`` and ``open`` has a default.
     """
 
     name: ClassVar[str]
@@ -111,6 +117,10 @@ class Adapter(abc.ABC):
     def available(self) -> str | None:
         """None when the loader can run here, else the reason it cannot."""
         return None
+
+    def load(self) -> None:
+        """Imports what the loader needs; called before any clock starts, so no loader's import
+        time counts as its time to first batch. Default: nothing to import."""
 
     def supports(self, scenario: Scenario, variant: Variant) -> str | None:
         """None when the loader does the scenario's full work, else why it cannot."""
@@ -131,6 +141,23 @@ class Adapter(abc.ABC):
 
     def close(self) -> None:
         """Releases what ``open`` cached (worker pools, compiled functions, files)."""
+
+    def step_cost(self, job: Job) -> Mapping[str, float] | None:
+        """XLA's cost analysis of the loader's compiled per-batch step (keys ``flops``,
+        ``bytes_accessed``, optional ``transcendentals``; per batch), for the roofline figures;
+        called after the cell is measured. Default None: the loader has no compiled step."""
+        return None
+
+    def save_checkpoint(self, job: Job, iterator: Iterator[Mapping[str, Any]], directory: Path) -> None:
+        """Saves ``iterator``'s position (PR-1) into ``directory``, mid-epoch, with the
+        library's own state mechanism. A loader that declines capability ``checkpoint`` in
+        ``supports`` is never asked; the default raises."""
+        raise NotImplementedError(f"{self.name} saves no iterator state: its supports() must decline 'checkpoint'")
+
+    def resume(self, job: Job, directory: Path) -> Iterator[Mapping[str, Any]]:
+        """A fresh iterator continuing exactly where the one saved into ``directory`` stopped,
+        batch for batch (PR-1). The default raises, as for ``save_checkpoint``."""
+        raise NotImplementedError(f"{self.name} resumes no iterator state: its supports() must decline 'checkpoint'")
 
 
 class LibraryAdapter(Adapter):

@@ -17,10 +17,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from bench.records import CellSpec
 from bench.store import write_json_atomic
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Linux: a killed runner takes its cell down with it instead of leaving it running."""
     try:
         import ctypes
@@ -33,7 +34,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _pin(budget: int) -> list[int] | None:
+def pin_cpus(budget: int) -> list[int] | None:
     """Restricts this process (and the workers it starts) to ``budget`` CPUs."""
     if not hasattr(os, "sched_setaffinity"):
         return None
@@ -43,45 +44,46 @@ def _pin(budget: int) -> list[int] | None:
 
 
 def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
-    """The cell's measurement, or with ``spec["phase"] == "consumer"`` its run against a
+    """The cell's measurement, or in the ``consumer`` phase its run against a
     simulated training step (a separate process, so the main figures never include it)."""
-    from adapters import Job, load_adapter
+    from adapters import load_adapter
     from bench.machine import stolen_cpu_seconds
     from bench.measure import NonConformant, measure, summarize
     from bench.proctree import ProcessTree, own_tree_cpu_seconds
     from bench.roofline import input_bytes_per_element, roofline_metrics, step_cost
 
+    cell = CellSpec.from_json(spec)
     outcome: dict[str, Any] = {"adapter_version": None}
-    adapter = load_adapter(spec["adapter"])
+    adapter = load_adapter(cell.adapter)
     reason = adapter.available()
     if reason:
         return {**outcome, "status": "unavailable", "reason": reason}
     outcome["adapter_version"] = adapter.version()
     try:  # the loader library's import, before any clock (datarax is imported by version())
-        getattr(adapter, "load", lambda: None)()
+        adapter.load()
     except ImportError as e:
         return {**outcome, "status": "unavailable", "reason": f"installed but not importable: {e}"}
-    job = Job(**spec["job"])
+    job = cell.make_job()
     scenario, variant = job.scenario, job.variant
     reason = adapter.supports(scenario, variant)
     if reason:
         return {**outcome, "status": "unsupported", "reason": reason}
     delivery = _delivery_point(job)
     outcome["device"] = delivery.label
-    setup_s = _prepare(adapter, job)  # format conversion, before any clock the metrics read
-    if spec.get("phase") == "consumer":
-        return {**outcome, **_run_consumer(adapter, job, spec, delivery)}
+    setup_s = prepare_untimed(adapter, job)  # format conversion, before any clock the metrics read
+    if cell.phase == "consumer":
+        return {**outcome, **_run_consumer(adapter, job, cell, delivery)}
     tree = ProcessTree(os.getpid())
     sample_seed = secrets.randbits(32)  # which timed batches are checked: unknowable to the loader
     try:
         raw = measure(
             lambda: adapter.open(job),
             check=lambda batch: scenario.check_batch(variant, batch, job.arrays()),
-            warmup_batches=spec["warmup_batches"],
-            batches=spec["batches"],
-            repetitions=spec["repetitions"],
+            warmup_batches=cell.warmup_batches,
+            batches=cell.batches,
+            repetitions=cell.repetitions,
             cpu_clock=lambda: own_tree_cpu_seconds(tree),
-            min_window_s=spec.get("min_window_s", 0.0),
+            min_window_s=cell.min_window_s,
             steal_clock=stolen_cpu_seconds,
             delivery=delivery,
             sample_seed=sample_seed,
@@ -98,10 +100,10 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     metrics["setup_s"] = setup_s
     metrics["conformance_s"] = raw["conformance_s"] + sampling.pop("sampling_check_s", 0.0)
     metrics.update(sampling, timed_sample_seed=sample_seed)
-    metrics["window_min_batches"], metrics["window_min_s"] = spec["batches"], spec.get("min_window_s", 0.0)
+    metrics["window_min_batches"], metrics["window_min_s"] = cell.batches, cell.min_window_s
     metrics.update(roofline_metrics(
         metrics, batch_size=variant.batch_size, input_bytes=input_bytes_per_element(job.arrays(), variant.num_records),
-        cost=cost, ceilings=spec.get("ceilings"),
+        cost=cost, ceilings=cell.ceilings,
     ))
     return {
         **outcome,
@@ -133,7 +135,7 @@ def _sampling(adapter, job, delivery) -> dict[str, Any]:
             "sampling_check_batches": count}
 
 
-def _prepare(adapter, job) -> float:
+def prepare_untimed(adapter, job) -> float:
     """Runs ``adapter.prepare(job)`` (untimed by the metrics) and returns its wall time."""
     import time
 
@@ -142,15 +144,15 @@ def _prepare(adapter, job) -> float:
     return time.perf_counter() - start
 
 
-def _run_consumer(adapter, job, spec: dict[str, Any], delivery) -> dict[str, Any]:
+def _run_consumer(adapter, job, cell: CellSpec, delivery) -> dict[str, Any]:
     from bench.consumer import run_consumer, summarize_consumer
     from bench.measure import NonConformant
 
-    target_s = spec["consumer_step_ms"] / 1e3
+    target_s = cell.consumer_step_ms / 1e3
     try:
         raw = run_consumer(
-            lambda: adapter.open(job), target_s=target_s, warmup_batches=spec["warmup_batches"],
-            batches=spec["batches"], repetitions=spec["repetitions"], delivery=delivery,
+            lambda: adapter.open(job), target_s=target_s, warmup_batches=cell.warmup_batches,
+            batches=cell.batches, repetitions=cell.repetitions, delivery=delivery,
         )
     except NonConformant as e:
         return {"status": "non-conformant", "reason": str(e)}
@@ -162,8 +164,8 @@ def _run_consumer(adapter, job, spec: dict[str, Any], delivery) -> dict[str, Any
 def main(argv: list[str]) -> int:
     spec_path, out_path = Path(argv[0]), Path(argv[1])
     spec = json.loads(spec_path.read_text())
-    _die_with_parent(spec["parent_pid"])
-    cpus = _pin(spec["job"]["cpu_budget"])
+    die_with_parent(spec["parent_pid"])
+    cpus = pin_cpus(spec["job"]["cpu_budget"])
     from bench.multiprocess import process_count, run_processes
 
     try:  # a scenario across JAX processes (DIST-3): this process supervises them

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from bench.conformance import HOST, DeliveryPoint, NonConformant
-from bench.measure import _close, _next
+from bench.measure import close_iterator, next_batch
 
 MATRIX = 256
 CALIBRATION_TRIALS = 7
@@ -97,15 +97,15 @@ def run_consumer(
     (a fresh iterator) times each batch's wait and step; returns raw samples and the step's
     calibration."""
     iterator = open_iterator()
-    first = delivery.wait(_next(iterator))
+    first = delivery.wait(next_batch(iterator))
     problem = delivery.problem(first)
     if problem:
-        _close(iterator)
+        close_iterator(iterator)
         raise NonConformant(problem)
     step = ConsumerStep.calibrated(target_s, first)
     for _ in range(warmup_batches):
-        step(delivery.wait(_next(iterator)))
-    _close(iterator)
+        step(delivery.wait(next_batch(iterator)))
+    close_iterator(iterator)
     del iterator, first
     waits, walls = [], []
     for _ in range(repetitions):
@@ -114,12 +114,12 @@ def run_consumer(
         rep_wait, rep_wall = [], []
         for _ in range(batches):
             start = time.perf_counter()
-            batch = delivery.wait(_next(iterator))
+            batch = delivery.wait(next_batch(iterator))
             ready = time.perf_counter()
             step(batch)
             rep_wait.append(ready - start)
             rep_wall.append(time.perf_counter() - start)
-        _close(iterator)
+        close_iterator(iterator)
         del iterator, batch
         waits.append(rep_wait)
         walls.append(rep_wall)

@@ -85,7 +85,7 @@ def measure_lockstep(
     raises NonConformant (global shapes: the same in every process).
     """
     from bench.conformance import NonConformant, signature
-    from bench.measure import WARM_OPENS, _close, _next
+    from bench.measure import WARM_OPENS, close_iterator, next_batch
 
     def wait_ready(batch):  # global device arrays (every process's devices), waited on
         for leaf in batch.values():
@@ -93,19 +93,19 @@ def measure_lockstep(
 
     start = time.perf_counter()
     iterator = open_iterator()
-    first = _next(iterator)
+    first = next_batch(iterator)
     wait_ready(first)
     ttfb_cold = time.perf_counter() - start
     progress("checking the first global batch")
     problem = check(first)
     if problem:
-        _close(iterator)
+        close_iterator(iterator)
         raise NonConformant(problem)
     expected, bytes_per_batch = signature(first), sum(int(leaf.nbytes) for leaf in first.values())
     del first
     progress("warm-up")
     for _ in range(warmup_batches - 1):
-        wait_ready(_next(iterator))
+        wait_ready(next_batch(iterator))
     gc.collect()
     latencies, steals, cpu_seconds = [], [], 0.0
     for r in range(repetitions):
@@ -115,11 +115,11 @@ def measure_lockstep(
         steal_start, cpu_start = steal_clock(), cpu_clock()
         previous = time.perf_counter()
         for _ in range(batches):
-            batch = _next(iterator)
+            batch = next_batch(iterator)
             wait_ready(batch)
             rep.append(time.perf_counter() - previous)
             if signature(batch) != expected:
-                _close(iterator)
+                close_iterator(iterator)
                 raise NonConformant(f"a timed batch has {signature(batch)}, the first had {expected}")
             previous = time.perf_counter()
         cpu_seconds += cpu_clock() - cpu_start
@@ -128,7 +128,7 @@ def measure_lockstep(
         latencies.append(rep)
     progress("checking the last timed global batch")
     problem = check(batch)
-    _close(iterator)
+    close_iterator(iterator)
     del iterator, batch
     if problem:
         raise NonConformant(f"a timed batch: {problem}")
@@ -139,9 +139,9 @@ def measure_lockstep(
         gc.collect()
         start = time.perf_counter()
         iterator = open_iterator()
-        wait_ready(_next(iterator))
+        wait_ready(next_batch(iterator))
         warm.append(time.perf_counter() - start)
-        _close(iterator)
+        close_iterator(iterator)
     return {"ttfb_cold_s": ttfb_cold, "ttfb_warm_s": warm, "latencies_s": latencies,
             "bytes_per_batch": bytes_per_batch, "cpu_seconds": cpu_seconds,
             "stolen_cpu_seconds": None if None in steals else sum(steals), "stage_times": {}}
@@ -163,7 +163,7 @@ def run_process(spec: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """This process's part of the cell: the lockstep measurement, then the scenario's
     (collective) outcomes; every process's raw samples come back in each one's result."""
     from adapters import Job, load_adapter
-    from bench.cell import _prepare
+    from bench.cell import prepare_untimed
     from bench.machine import stolen_cpu_seconds
     from bench.measure import NonConformant
     from bench.proctree import ProcessTree, own_tree_cpu_seconds
@@ -172,13 +172,13 @@ def run_process(spec: dict[str, Any], progress: Progress) -> dict[str, Any]:
     adapter = load_adapter(spec["adapter"])
     outcome: dict[str, Any] = {"adapter_version": adapter.version()}
     try:
-        getattr(adapter, "load", lambda: None)()
+        adapter.load()
     except ImportError as e:
         return {**outcome, "status": "unavailable", "reason": f"installed but not importable: {e}"}
     job = Job(**spec["job"])
     scenario, variant, inputs = job.scenario, job.variant, job.arrays()
     progress("preparing")
-    setup_s = _prepare(adapter, job)
+    setup_s = prepare_untimed(adapter, job)
     tree = ProcessTree(os.getpid())
     progress("opening the first iterator")
     try:
@@ -199,11 +199,11 @@ def run_process(spec: dict[str, Any], progress: Progress) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    from bench.cell import _die_with_parent
+    from bench.cell import die_with_parent
     from bench.proctree import own_peak_rss_of_one
 
     spec, out_path = json.loads(Path(argv[0]).read_text()), Path(argv[1])
-    _die_with_parent(spec["parent_pid"])
+    die_with_parent(spec["parent_pid"])
     os.sched_setaffinity(0, spec["cpus"])
     progress = Progress(Path(spec["progress"]))
     progress("starting", limit_s=STARTUP_S)

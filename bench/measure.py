@@ -65,14 +65,16 @@ def to_host(batch: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return {name: np.asarray(leaf) for name, leaf in batch.items()}
 
 
-def _next(iterator: Iterator) -> Any:
+def next_batch(iterator: Iterator) -> Any:
+    """``next(iterator)``; an iterator that ends is non-conformant (loaders run forever)."""
     try:
         return next(iterator)
     except StopIteration:
         raise NonConformant("the iterator ended; an adapter's iterator runs epoch after epoch") from None
 
 
-def _close(iterator: Iterator) -> None:
+def close_iterator(iterator: Iterator) -> None:
+    """Closes ``iterator`` when it can be closed (generators, loaders with worker pools)."""
     close = getattr(iterator, "close", None)
     if callable(close):
         close()
@@ -90,7 +92,7 @@ class _Reader:
 
     def timed(self) -> tuple[Mapping[str, Any], float]:
         start = time.perf_counter()
-        batch = self.delivery.wait(_next(self.iterator))
+        batch = self.delivery.wait(next_batch(self.iterator))
         seconds = time.perf_counter() - start
         self.read += 1
         return batch, seconds
@@ -203,7 +205,7 @@ def measure(
         samples.close()
         raise
     finally:
-        _close(iterator)
+        close_iterator(iterator)
     del iterator, reader
     samples.check(check)
     return {
@@ -225,11 +227,11 @@ def _time_to_first_batch(open_iterator: Callable[[], Iterator], delivery: Delive
     start = time.perf_counter()
     iterator = open_iterator()
     try:
-        batch = delivery.wait(_next(iterator))
+        batch = delivery.wait(next_batch(iterator))
         seconds = time.perf_counter() - start
         problem = delivery.problem(batch)
     finally:
-        _close(iterator)
+        close_iterator(iterator)
     if problem:
         raise NonConformant(f"a fresh iterator's first batch: {problem}")
     return seconds

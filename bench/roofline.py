@@ -7,9 +7,8 @@ read plus written the same way), says how close a loader comes to moving memory 
 machine's speed.
 
 For a loader with a compiled per-batch step (a JAX pipeline) FLOPs and bytes accessed come
-from XLA's cost analysis of that step. A loader exposes it with an optional adapter method,
-``step_cost(job) -> dict`` (keys ``flops``, ``bytes_accessed``, optional ``transcendentals``;
-per batch, e.g. ``datarax.Pipeline.compiled_cost``), called after the cell is measured.
+from XLA's cost analysis of that step, which the loader returns from ``Adapter.step_cost``
+(e.g. ``datarax.Pipeline.compiled_cost``), called after the cell is measured.
 """
 
 from __future__ import annotations
@@ -27,13 +26,12 @@ def input_bytes_per_element(arrays: Mapping[str, np.ndarray], num_records: int) 
 
 def step_cost(adapter: Any, job: Any) -> dict[str, float] | str:
     """The adapter's per-batch XLA cost, or why there is none."""
-    hook = getattr(adapter, "step_cost", None)
-    if hook is None:
-        return f"{adapter.name} exposes no compiled step (step_cost) to analyse"
     try:
-        cost = hook(job)
+        cost = adapter.step_cost(job)
     except Exception as e:  # noqa: BLE001 - a failed analysis is reported, never fatal
         return f"the cost analysis failed: {type(e).__name__}: {e}"
+    if cost is None:
+        return f"{adapter.name} exposes no compiled step (step_cost) to analyse"
     if not isinstance(cost, Mapping) or not {"flops", "bytes_accessed"} <= set(cost):
         return f"{adapter.name}.step_cost returned {cost!r}, expected flops and bytes_accessed"
     return dict(cost)

@@ -24,8 +24,9 @@ from bench.isolation import Limits, child_env, run_isolated
 from bench.machine import git_commit, library_versions, machine_info
 from bench.probe import cached_ceilings
 from bench.profile import Profile, profile_from_dict
+from bench.records import CellSpec, Record
 from bench.store import (
-    RESULTS, RUN_INFO, SCHEMA_VERSION, append_record, load_records, record_problem, write_json_atomic,
+    RESULTS, RUN_INFO, append_record, load_records, record_problem, write_json_atomic,
 )
 from scenarios import get_scenario
 
@@ -178,9 +179,9 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
             progress.status(f"data for {cell.scenario}/{cell.variant}")
             data[cell.scenario, cell.variant], _ = ensure_data(scenario, variant, profile.seed, cache_root)
         progress.cell_started(cell)
-        spec = {
-            "adapter": cell.adapter,
-            "job": {
+        spec = CellSpec(
+            adapter=cell.adapter,
+            job={
                 "scenario_id": cell.scenario,
                 "variant_name": cell.variant,
                 "data": data[cell.scenario, cell.variant],
@@ -189,53 +190,53 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
                 "delivery": profile.delivery,
                 "platform": profile.backend,
             },
-            "warmup_batches": profile.warmup_batches,
-            "batches": profile.batches,
-            "min_window_s": profile.min_window_s or 0.0,
-            "repetitions": profile.repetitions,
-            "ceilings": ceilings,
-        }
+            warmup_batches=profile.warmup_batches,
+            batches=profile.batches,
+            min_window_s=profile.min_window_s or 0.0,
+            repetitions=profile.repetitions,
+            ceilings=ceilings,
+        )
         stem = cell.cell_id.replace("/", "__")
         cell_env = {**env, **scenario.child_env(variant)}  # e.g. DIST-*'s forced device count
         started, start = _now(), time.perf_counter()
-        outcome = run_isolated(spec, run_dir / "cells", stem, limits, cell_env)
+        outcome = run_isolated(spec.to_json(), run_dir / "cells", stem, limits, cell_env)
         wall_s = time.perf_counter() - start
         if profile.consumer_step_ms and outcome["status"] == "ok":
             progress.status(f"{cell.cell_id}: against a {profile.consumer_step_ms:g} ms training step")
             outcome["metrics"].update(_consumer_phase(spec, profile.consumer_step_ms, run_dir, stem, limits, cell_env))
-        record = {
-            "schema_version": SCHEMA_VERSION,
-            "run_id": info["run_id"],
-            "cell_id": cell.cell_id,
-            "profile": profile.name,
-            "scenario": cell.scenario,
-            "variant": cell.variant,
-            "spec_hash": scenario.spec_hash(variant),
-            "adapter": cell.adapter,
-            "adapter_version": outcome.get("adapter_version"),
-            "status": outcome["status"],
-            "reason": outcome.get("reason"),
-            "delivery": profile.delivery,
-            "device": outcome.get("device"),
-            "metrics": outcome.get("metrics"),
-            "samples": outcome.get("samples"),
-            **({"outcomes": outcome["outcomes"]} if outcome.get("outcomes") is not None else {}),
-            "batch_size": variant.batch_size,
-            "cpu_budget": profile.cpu_budget,
-            "cpus": outcome.get("cpus"),
+        record = Record(
+            run_id=info["run_id"],
+            cell_id=cell.cell_id,
+            profile=profile.name,
+            scenario=cell.scenario,
+            variant=cell.variant,
+            spec_hash=scenario.spec_hash(variant),
+            adapter=cell.adapter,
+            adapter_version=outcome.get("adapter_version"),
+            status=outcome["status"],
+            reason=outcome.get("reason"),
+            delivery=profile.delivery,
+            device=outcome.get("device"),
+            traceback=outcome.get("traceback"),
+            metrics=outcome.get("metrics"),
+            samples=outcome.get("samples"),
+            outcomes=outcome.get("outcomes"),
+            batch_size=variant.batch_size,
+            cpu_budget=profile.cpu_budget,
+            cpus=outcome.get("cpus"),
             **context,
-            "started_at": started,
-            "wall_s": wall_s,
-        }
-        if "traceback" in outcome:
-            record["traceback"] = outcome["traceback"]
+            started_at=started,
+            wall_s=wall_s,
+        )
         if cell.cell_id == trace_cell:
             progress.status(f"{cell.cell_id}: tracing")
-            record["trace"] = trace.capture_if_ok(outcome, spec, run_dir / "traces" / stem, run_dir, cell_env, profile.timeout_s)
-        problem = record_problem(record)
+            record = dataclasses.replace(record, trace=trace.capture_if_ok(
+                outcome, spec.to_json(), run_dir / "traces" / stem, run_dir, cell_env, profile.timeout_s))
+        problem = record_problem(record.to_json())
         if problem:  # e.g. an adapter whose version() is not a string: the cell failed, the run goes on
-            record.update(status="failed", reason=f"the cell's outcome breaks the record schema: {problem}",
-                          metrics=None, samples=None, adapter_version=None)
+            record = dataclasses.replace(record, status="failed", reason=f"the cell's outcome breaks the record schema: {problem}",
+                                         metrics=None, samples=None, adapter_version=None)
+        record = record.to_json()
         append_record(run_dir / RESULTS, record)
         progress.cell_done(cell, record)
 
@@ -256,8 +257,8 @@ def _ceilings(run_dir, info, cache_root, backend, env, progress) -> dict[str, An
 def _consumer_phase(spec, step_ms, run_dir, stem, limits, env) -> dict[str, Any]:
     """The cell once more in a fresh process, feeding a simulated training step: its stall
     figures for the record, or why they are absent."""
-    spec = {**spec, "phase": "consumer", "consumer_step_ms": step_ms}
-    outcome = run_isolated(spec, run_dir / "cells", f"{stem}__consumer", limits, env)
+    spec = dataclasses.replace(spec, phase="consumer", consumer_step_ms=step_ms)
+    outcome = run_isolated(spec.to_json(), run_dir / "cells", f"{stem}__consumer", limits, env)
     if outcome["status"] != "ok":
         return {"consumer_absent": f"the consumer run {outcome['status']}: {outcome.get('reason')}"}
     return {k: v for k, v in outcome["metrics"].items() if not k.startswith("peak_")}

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.records import CellSpec
+
 FLAME_GRAPH = "flame.svg"
 JAX_TRACE = "jax"
 PY_SPY_RATE_HZ = 100
@@ -95,34 +97,35 @@ def capture_if_ok(outcome: dict[str, Any], spec: dict[str, Any], out_dir: Path, 
 
 
 def trace_cell(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    """Child side: warm-up, then ``spec["batches"]`` batches under the JAX profiler."""
+    """Child side: warm-up, then the spec's ``batches`` batches under the JAX profiler."""
     import jax
 
-    from adapters import Job, load_adapter
-    from bench.measure import _close, _next, materialize
+    from adapters import load_adapter
+    from bench.measure import close_iterator, materialize, next_batch
 
-    adapter = load_adapter(spec["adapter"])
-    job = Job(**spec["job"])
+    cell = CellSpec.from_json(spec)
+    adapter = load_adapter(cell.adapter)
+    job = cell.make_job()
     iterator = adapter.open(job)
     try:
-        for _ in range(spec["warmup_batches"]):
-            materialize(_next(iterator))
+        for _ in range(cell.warmup_batches):
+            materialize(next_batch(iterator))
         with jax.profiler.trace(str(out_dir / JAX_TRACE), create_perfetto_trace=True):
-            for index in range(spec["batches"]):
+            for index in range(cell.batches):
                 with jax.profiler.TraceAnnotation(f"datarax-bench batch {index}"):
-                    materialize(_next(iterator))
+                    materialize(next_batch(iterator))
     finally:
-        _close(iterator)
+        close_iterator(iterator)
         adapter.close()
-    return {"traced_batches": spec["batches"]}
+    return {"traced_batches": cell.batches}
 
 
 def main(argv: list[str]) -> int:
-    from bench.cell import _pin
+    from bench.cell import pin_cpus
     from bench.store import write_json_atomic
 
     spec, out_dir = json.loads(Path(argv[0]).read_text()), Path(argv[1])
-    _pin(spec["job"]["cpu_budget"])
+    pin_cpus(CellSpec.from_json(spec).job["cpu_budget"])
     write_json_atomic(out_dir / "trace.json", trace_cell(spec, out_dir))
     return 0
 

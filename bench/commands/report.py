@@ -33,6 +33,11 @@ def register(sub) -> None:
         help="also replace FILE's results section (between <!-- results:start --> and "
              "<!-- results:end -->) with this run's table, e.g. --readme README.md",
     )
+    cmd.add_argument(
+        "--results-page", type=Path, metavar="FILE",
+        help="also write the published results page FILE (e.g. docs/results.md) from this run, its "
+             "charts into the folder beside it (docs/results/*.png)",
+    )
     cmd.set_defaults(handler=_report)
 
 
@@ -54,6 +59,11 @@ def _report(args: argparse.Namespace, console: Console) -> int:
         code = _write_readme(run, args.readme, console)
         if code:
             return code
+    if args.results_page is not None:
+        from bench.report.results_page import write_results_page
+
+        page = write_results_page(run, args.results_page)
+        console.print(f"results page: {page.page} ({len(page.charts)} charts in {page.page.with_suffix('')})", soft_wrap=True)
     report = build_report(run, baseline)
     written = write_report(report, args.output)
     for absent in report.absent:

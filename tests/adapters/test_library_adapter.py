@@ -81,6 +81,6 @@ def test_a_library_that_fails_to_import_makes_the_cell_unavailable_with_the_erro
 
     assert BrokenImport().available() is None
     job = {"scenario_id": "IO-1", "variant_name": "small", "data": {"payload": "/nowhere.npy"}, "seed": 0, "cpu_budget": 1}
-    outcome = run_cell({"adapter": f"{__name__}:BrokenImport", "job": job})
+    outcome = run_cell({"adapter": f"{__name__}:BrokenImport", "job": job, "warmup_batches": 1, "batches": 1, "repetitions": 1})
     assert outcome["status"] == "unavailable"
     assert "installed but not importable: libfoo.so" in outcome["reason"]

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from adapters import Adapter
 from bench.report.profiling_charts import ceilings as report_ceilings
 from bench.roofline import input_bytes_per_element, roofline_metrics, step_cost
 from bench.runner import run_profile
@@ -30,8 +31,14 @@ def test_bytes_moved_and_fractions_of_the_ceilings():
 
 
 def test_absent_cost_or_ceilings_are_said_not_guessed():
-    class Plain:
+    class Plain(Adapter):
         name = "plain"
+
+        def version(self):
+            return "0"
+
+        def open(self, job):
+            return iter(())
 
     m = roofline_metrics(MEASURED, batch_size=100, input_bytes=8, cost=step_cost(Plain(), None), ceilings=None)
     assert m["copy_ceiling_fraction"] is None and "flops_per_s" not in m
