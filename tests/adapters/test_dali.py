@@ -44,19 +44,20 @@ def _job(tmp_path_factory, scenario_id: str, variant_name: str) -> Job:
 def test_supported_cell_passes_the_scenario_checks(dali, tmp_path_factory, scenario_id, variant_name):
     job = _job(tmp_path_factory, scenario_id, variant_name)
     assert dali.supports(job.scenario, job.variant) is None
+    arrays = job.arrays()  # read the headers before DALI's threads run (CPython 3.11's AST state is not thread-safe)
     dali.prepare(job)
     iterator = dali.open(job)
     try:
         for batch in itertools.islice(iterator, BATCHES):
             assert all(isinstance(v, jax.Array) for v in batch.values()), "delivery must yield jax.Arrays"
             assert all(v.sharding == job.sharding() for v in batch.values())
-            assert job.scenario.check_batch(job.variant, to_host(batch), job.arrays()) is None
+            assert job.scenario.check_batch(job.variant, to_host(batch), arrays) is None
     finally:
         getattr(iterator, "close", lambda: None)()
     sampling = dali.open(job)
     try:
         taken = itertools.islice(sampling, job.scenario.sampling_batches(job.variant))
-        assert job.scenario.check_sampling(job.variant, (to_host(b) for b in taken), job.arrays()) is None
+        assert job.scenario.check_sampling(job.variant, (to_host(b) for b in taken), arrays) is None
     finally:
         getattr(sampling, "close", lambda: None)()
 
