@@ -2,7 +2,7 @@
 
 ``results_section(run)`` renders one table — rows are the run's cells, columns its adapters,
 each entry the sustained elements/s — followed by datarax's time to first batch and peak RSS,
-and its ratios to the fastest peer and to Grain; ``replace_section`` swaps it in between the
+the fastest peer configuration and datarax's ratios to it and to Grain; ``replace_section`` swaps it in between the
 README's ``<!-- results:start -->`` / ``<!-- results:end -->`` markers.
 """
 
@@ -50,7 +50,7 @@ def results_section(run: RunData, command: str) -> str:
     commit = str(run.meta.get("git_commit") or run.records[0].get("git_commit", "unknown"))
     started = run.meta.get("started_at") or run.records[0].get("started_at", "unknown")
     header = ["scenario", "variant", *adapters, f"{ENGINE} TTFB", f"{ENGINE} peak RSS",
-              f"{ENGINE} / best peer", f"{ENGINE} / {GRAIN}"]
+              "best peer", f"{ENGINE} / best peer", f"{ENGINE} / {GRAIN}"]
     lines = [
         START,
         f"Measured by `{command}` (run `{run.name}`, started {started}, commit `{commit[:12]}`) on "
@@ -65,13 +65,14 @@ def results_section(run: RunData, command: str) -> str:
     for (scenario, variant), by_adapter in cells.items():
         engine = by_adapter.get(ENGINE)
         mine = _rate(engine)
-        peers = [r for a, rec in by_adapter.items() if a not in (ENGINE, "numpy") and (r := _rate(rec))]
+        peers = {a: r for a, rec in by_adapter.items() if a not in (ENGINE, "numpy") and (r := _rate(rec))}
+        best = max(peers, key=peers.get) if peers else None
         ok = engine is not None and engine.get("status") == "ok"
         metrics = engine["metrics"] if ok else {}
         row = [scenario, variant, *[_entry(by_adapter.get(a)) for a in adapters],
                f"{metrics['ttfb_s']:.2f} s" if ok else "—",
                f"{metrics['peak_rss_bytes'] / 2**20:,.0f} MiB" if ok and metrics.get("peak_rss_bytes") else "—",
-               _ratio(mine, max(peers) if peers else None), _ratio(mine, _rate(by_adapter.get(GRAIN)))]
+               best or "—", _ratio(mine, peers.get(best)), _ratio(mine, _rate(by_adapter.get(GRAIN)))]
         lines.append("| " + " | ".join(row) + " |")
     lines.append(END)
     return "\n".join(lines)
