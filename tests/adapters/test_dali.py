@@ -23,7 +23,9 @@ CELLS = [
     ("IO-1", "small"), ("IO-1", "small-memory"), ("IO-1", "small-array_record"), ("IO-1", "small-parquet"),
     ("PR-2", "small"), ("XFMR-1", "small"), ("CV-2", "small"),
     ("CV-4", "small"), ("MM-2", "small"), ("MM-2", "small-logmel"),
-    ("PC-4", "small"), ("TAB-2", "small"),
+    ("PC-4", "small"), ("TAB-2", "small"), ("MM-1", "small"), ("NLP-2", "small"), ("IO-3", "small"),
+    ("PC-2", "small"), ("PC-3", "small"), ("CV-3", "small"), ("CV-3", "small-cutmix"), ("PR-1", "small"),
+    ("IO-4", "small"), ("IO-4", "small-disk"),
 ]
 
 
@@ -76,3 +78,26 @@ def test_every_unsupported_scenario_says_why(dali):
             assert reason is None or (isinstance(reason, str) and len(reason) > 10), (scenario.id, variant.name)
     pc5 = get_scenario("PC-5")
     assert dali.supports(pc5, next(iter(pc5.variants.values()))) is not None
+
+
+def test_checkpointed_pipeline_resumes_batch_for_batch(dali, tmp_path_factory):
+    job = _job(tmp_path_factory, "PR-1", "small")
+    job.arrays()
+    outcome = job.scenario.outcomes(dali, job)
+    assert outcome["resumed_identical"] is True
+    assert outcome["state_bytes"] > 0
+
+
+def test_cache_is_computed_once_per_adapter(tmp_path_factory, monkeypatch):
+    adapter = load_adapter("dali")
+    fills = []
+    original = type(adapter)._fill
+    monkeypatch.setattr(type(adapter), "_fill", lambda self, job: fills.append(job) or original(self, job))
+    job = _job(tmp_path_factory, "IO-4", "small-disk")
+    job.arrays()
+    try:
+        firsts = [to_host(next(iter(adapter.open(job)))) for _ in range(2)]
+        np.testing.assert_array_equal(firsts[0]["image"], firsts[1]["image"])
+        assert len(fills) == 1
+    finally:
+        adapter.close()
