@@ -1,15 +1,24 @@
-"""PyTorch ``DataLoader``: a batch sampler of shuffled ids → batched ``__getitems__`` in workers →
-whole-batch torch ops (``adapters.torch_ops``) → delivery.
+"""PyTorch ``DataLoader``: a sampler of shuffled ids → a map-style dataset in worker processes →
+collation → torch ops (``adapters.torch_ops``) → delivery. Two configurations:
 
-PyTorch's data guide (https://pytorch.org/docs/stable/data.html) is followed piece by piece: a
-map-style ``Dataset`` with batched fetching (``__getitems__``) driven by a ``batch_sampler``,
-a ``collate_fn`` for ragged rows (NLP-2), ``num_workers`` processes for the heavy transforms
-(``persistent_workers=True``, so an epoch does not restart them; each worker runs one intra-op
-thread, PyTorch's default in workers), and cheap vectorized work in-process
-(``num_workers=0`` with ``torch.set_num_threads(job.cpu_budget)``), where worker IPC would cost
-more than the work. The scenario shapes (mixing, caching, rebatching, views, ragged batches)
-are in ``adapters.torch_pipeline``. IO-1's backends: memory-mapped files, arrays in RAM, the
-ArrayRecord file (one batched read per batch) or the Parquet file (row groups by pyarrow).
+- ``torch``: as PyTorch's data tutorial writes it
+  (https://pytorch.org/tutorials/beginner/basics/data_tutorial.html): ``__getitem__`` reads one
+  record and runs the per-record transforms on it, ``num_workers = job.cpu_budget`` processes
+  (``persistent_workers=True``), ``default_collate`` stacks the batch, and MixUp/CutMix run on
+  the collated batch, as torchvision's v2 docs place them
+  (https://pytorch.org/vision/stable/auto_examples/transforms/plot_cutmix_mixup.html);
+- ``torch-batched``: the expert's batched form the data reference describes
+  (https://pytorch.org/docs/stable/data.html): a ``batch_sampler`` hands whole batches to the
+  dataset's ``__getitems__`` (batched fetching), which runs every transform once per batch (one
+  ``grid_sample`` for all RandomResizedCrops of a batch); cheap vectorized work runs
+  in-process (``num_workers=0``, ``torch.set_num_threads(job.cpu_budget)``), where worker IPC
+  would cost more than the work.
+
+A record's random parameters are keyed by (seed, epoch, id), so both give the same draws
+whatever the worker count. The scenario shapes (mixing sampler, ragged ``collate_fn``,
+in-dataset cache, rebatching, views) are in ``adapters.torch_pipeline``; IO-3, NLP-2 and IO-4
+run the same pipeline in both configurations. IO-1's backends: memory-mapped files, arrays in
+RAM, the ArrayRecord file or the Parquet file (row groups by pyarrow).
 
 PR-1 checkpoints with ``torchdata.stateful_dataloader.StatefulDataLoader``, the drop-in
 ``DataLoader`` whose ``state_dict``/``load_state_dict`` capture the sampler's and the workers'
@@ -77,8 +86,9 @@ class CheckpointableBatches:
 
 class TorchAdapter(LibraryAdapter):
     name = library = "torch"
-    label = ("PyTorch DataLoader: batch_sampler → batched __getitems__ in worker processes → whole-batch torch "
-             "ops (grid_sample crops/rotation, interpolate, stft) → collate_fn")
+    label = ("PyTorch DataLoader as its tutorials write it: per-record __getitem__ (torch ops) in worker "
+             "processes → default_collate (MixUp/CutMix after it) → delivery")
+    fetch = "record"  # how a plain map-style scenario fetches: "record" (__getitem__) or "batch" (__getitems__)
     requires = ("torchdata",)
     capabilities = _HANDLED
     capability_reasons = {
@@ -119,10 +129,14 @@ class TorchAdapter(LibraryAdapter):
             dataset, workers = tp.CachedRecords(job, self._scratch()), 0
             sampler = tp.EndlessBatches(len(dataset), variant.batch_size, job.seed, job.shuffle)
         else:
-            dataset = tp.BatchedRecords(job)
             size = params.get("source_batch", variant.batch_size)
             shuffle = job.shuffle and not params.get("ordered", False)
             sampler = tp.EndlessBatches(variant.num_records, size, job.seed, shuffle)
+            if self.fetch == "record":
+                dataset, sampler, collate = tp.PerRecord(job), tp.RecordRequests(sampler), tp.CollateThenMix(job)
+                workers = job.cpu_budget
+            else:
+                dataset = tp.BatchedRecords(job)
         loader_class = torch.utils.data.DataLoader
         extra = {}
         if stateful:
@@ -167,3 +181,10 @@ class TorchAdapter(LibraryAdapter):
         if getattr(self, "_scratch_dir", None) is not None:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
             self._scratch_dir = None
+
+
+class TorchBatchedAdapter(TorchAdapter):
+    name = "torch-batched"
+    label = ("PyTorch DataLoader: batch_sampler → batched __getitems__ → whole-batch torch ops (grid_sample "
+             "crops/rotation, interpolate, stft) in worker processes, cheap ones in-process → delivery")
+    fetch = "batch"

@@ -272,11 +272,11 @@ def _mix(name: str, images: torch.Tensor, labels: torch.Tensor, rng: np.random.G
     return {field: mixed, kw["label_field"]: mixed_labels}
 
 
-def apply(transforms: Sequence[Transform], batch: dict, seed: int, epoch: int, ids: np.ndarray) -> dict:
+def apply(transforms: Sequence[Transform], batch: dict, seed: int, epoch: int, ids: np.ndarray, first_step: int = 0) -> dict:
     """``transforms`` in order on ``batch`` (a dict of tensors); random step ``i`` draws with
-    ``step_seed(seed, i)``."""
+    ``step_seed(seed, i)``, counting from ``first_step`` (the rest of a split pipeline)."""
     out = dict(batch)
-    for step, t in enumerate(transforms):
+    for step, t in enumerate(transforms, start=first_step):
         if t.name in STOCHASTIC:
             result = random_op(t, out, step_seed(seed, step), epoch, ids)(out[t.field])
         else:

@@ -30,6 +30,14 @@ from adapters.base import Job
 from adapters.torch_ops import apply
 
 
+BATCH_LEVEL = frozenset({"mixup", "cutmix"})  # transforms that pair records of a batch
+
+
+def first_batch_level(transforms) -> int:
+    """Where the batch-level tail of ``transforms`` starts (their length when none)."""
+    return next((i for i, t in enumerate(transforms) if t.name in BATCH_LEVEL), len(transforms))
+
+
 def view_seed(seed: int, view: int) -> int:
     return int(np.random.SeedSequence([seed, view, 2]).generate_state(1)[0])
 
@@ -110,6 +118,63 @@ class BatchedRecords(torch.utils.data.Dataset):
         return {k: torch.stack([o[k] for o in outs], 1) if k in changed else outs[0][k] for k in outs[0]}
 
 
+class RecordRequests:
+    """A batch sampler yielding each batch as a list of ``(epoch, id)`` requests, one per record,
+    from a sampler of ``(epoch, ids)`` batches: the ``DataLoader`` fetches them one by one with
+    ``__getitem__`` and hands the list to its ``collate_fn``."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        for epoch, ids in self.batches:
+            yield [(epoch, i) for i in ids.tolist()]
+
+
+class PerRecord(torch.utils.data.Dataset):
+    """The job's records one by one, as PyTorch's tutorials write a dataset: ``__getitem__``
+    reads a record and runs the scenario's per-record transforms on it (as a batch of one); the
+    batch-level ones (MixUp/CutMix) run in :class:`CollateThenMix`, as torchvision's docs place
+    them after the ``DataLoader``'s collation."""
+
+    def __init__(self, job: Job):
+        self.records = _formats.records(job)
+        transforms = job.scenario.transforms(job.variant)
+        self.per_record = transforms[: first_batch_level(transforms)]
+        self.seed = job.seed
+        self.views = dict(job.variant.params).get("views")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, request) -> dict[str, torch.Tensor]:
+        epoch, index = request
+        ids = np.array([index])
+        batch = {k: torch.from_numpy(np.asarray(v)) for k, v in self.records.gather(ids).items()}
+        if self.views is None:
+            out = apply(self.per_record, batch, self.seed, epoch, ids)
+        else:
+            outs = [apply(self.per_record, batch, view_seed(self.seed, v), epoch, ids) for v in range(self.views)]
+            changed = {t.field for t in self.per_record}
+            out = {k: torch.stack([o[k] for o in outs], 1) if k in changed else outs[0][k] for k in outs[0]}
+        return {**{k: v[0] for k, v in out.items()}, "_epoch": epoch, "_id": index}
+
+
+class CollateThenMix:
+    """A ``collate_fn``: ``default_collate`` of the records, then the batch-level transforms."""
+
+    def __init__(self, job: Job):
+        transforms = job.scenario.transforms(job.variant)
+        self.first_step = first_batch_level(transforms)
+        self.batch_level = transforms[self.first_step :]
+        self.seed = job.seed
+
+    def __call__(self, samples) -> dict[str, torch.Tensor]:
+        batch = torch.utils.data.default_collate(samples)
+        epoch, ids = int(batch.pop("_epoch")[0]), batch.pop("_id").numpy()
+        return apply(self.batch_level, batch, self.seed, epoch, ids, first_step=self.first_step)
+
+
 class MixedSources(torch.utils.data.Dataset):
     """IO-3's sources as one table of rows (source ``s``'s rows follow those before it): a batch
     is gathered source by source into its rows' positions."""
@@ -150,7 +215,7 @@ class RaggedRecords(torch.utils.data.Dataset):
 
     def __getitems__(self, request):
         epoch, ids = request
-        rows = [torch.from_numpy(np.asarray(self.tokens[self.offsets[i] : self.offsets[i + 1]])) for i in ids.tolist()]
+        rows = [torch.tensor(self.tokens[self.offsets[i] : self.offsets[i + 1]]) for i in ids.tolist()]
         return epoch, ids, rows, {k: torch.from_numpy(np.asarray(a[ids])) for k, a in self.columns.items()}
 
 
