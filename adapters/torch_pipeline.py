@@ -8,9 +8,9 @@ turns the samples into a batch (here: NLP-2's ragged rows padded with ``pad_sequ
 ``num_workers`` processes run fetch + collate in parallel. Each request a sampler yields is
 ``(epoch, ids)``, so a worker keys its random draws by them without shared state.
 
-The scenarios' graph shapes in torch terms: IO-3 mixes its sources with a sampler drawing each
-row's source with the scenario's weights (what ``WeightedRandomSampler`` does over a
-``ConcatDataset``, without replacement inside a source's epoch); IO-4 caches the transformed
+The scenarios' graph shapes in torch terms: IO-3 mixes its sources with a batch sampler whose
+``WeightedRandomSampler`` draws each row's source with the scenario's weights, the row then
+being the next of that source's shuffled epoch; IO-4 caches the transformed
 records inside the dataset (filled as batches first touch them, in RAM or a memory-mapped file);
 PC-3 regroups source batches of ``source_batch`` rows into batches of ``batch_size`` by
 ``torch.cat``/``split``; PC-2 runs the transforms once per view with the view's seed.
@@ -61,22 +61,25 @@ class EndlessBatches:
 
 
 class MixingBatches:
-    """IO-3's batch sampler: each row's source drawn with the scenario's weights, then the next
-    ids of that source's own shuffled epoch; ids are rows of the sources stacked in order."""
+    """IO-3's batch sampler: each row's source drawn by a ``WeightedRandomSampler`` over the
+    sources with the scenario's weights, then the next id of that source's own shuffled epoch
+    (so no record repeats within its source's epoch); ids are rows of the sources stacked in
+    order, as a ``ConcatDataset`` numbers them."""
 
     def __init__(self, counts: list[int], weights, batch_size: int, seed: int, shuffle: bool = True):
         self.counts, self.batch_size, self.seed, self.shuffle = counts, batch_size, seed, shuffle
-        self.p = np.asarray(weights, np.float64) / np.sum(weights)
+        self.weights = [float(w) for w in weights]
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
-        rng = np.random.default_rng([self.seed, 3])
+        sources = torch.utils.data.WeightedRandomSampler(
+            self.weights, self.batch_size, replacement=True, generator=torch.Generator().manual_seed(self.seed))
         epochs = [0] * len(self.counts)
         orders = [epoch_order(n, self.seed * 16 + s, 0, self.shuffle) for s, n in enumerate(self.counts)]
         cursors = [0] * len(self.counts)
         batch = 0
         while True:
-            choice = rng.choice(len(self.counts), size=self.batch_size, p=self.p)
+            choice = np.fromiter(sources, np.int64, self.batch_size)
             rows = np.empty(self.batch_size, np.int64)
             for s, n in enumerate(self.counts):
                 where = np.flatnonzero(choice == s)
