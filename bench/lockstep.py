@@ -23,10 +23,10 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from bench.multiprocess import STARTUP_S
 from bench.store import write_json_atomic
 
 INIT_TIMEOUT_S = 60  # joining a coordinator on this host; a launcher's spec may give more
-STARTUP_S = 120  # importing JAX and the harness: slow on a loaded machine, never in lockstep
 
 
 class Progress:

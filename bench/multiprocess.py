@@ -26,10 +26,10 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from bench.lockstep import STARTUP_S
 from bench.store import write_json_atomic
 
 COORDINATOR_ENV, PROCESS_ID_ENV, NUM_PROCESSES_ENV = "DATARAX_COORDINATOR", "DATARAX_PROCESS_ID", "DATARAX_NUM_PROCESSES"
+STARTUP_S = 120  # importing JAX and the harness: slow on a loaded machine, never in lockstep
 STALL_S = 120.0  # a phase that lasts longer (unless it names its own limit) is a hung process
 LAUNCHER_INIT_TIMEOUT_S = 900  # nodes of a launch start their cells at different times
 EXIT_GRACE_S = 10.0

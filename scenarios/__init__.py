@@ -1,7 +1,7 @@
 """The benchmark's workloads; ``get_scenario(id)`` looks one up by its id (e.g. ``"CV-1"``)."""
 
 from scenarios.audio import AudioTokens
-from scenarios.base import FieldSpec, Scenario, Transform, Variant
+from scenarios.base import FieldSpec, NonConformant, Scenario, Transform, Variant
 from scenarios.caching import CachedTransform
 from scenarios.chain import ChainDepth
 from scenarios.distributed import DataParallel, DeviceMesh
@@ -39,4 +39,4 @@ def get_scenario(scenario_id: str) -> Scenario:
         ) from None
 
 
-__all__ = ["SCENARIOS", "FieldSpec", "Scenario", "Transform", "Variant", "get_scenario"]
+__all__ = ["SCENARIOS", "FieldSpec", "NonConformant", "Scenario", "Transform", "Variant", "get_scenario"]

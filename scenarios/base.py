@@ -17,6 +17,10 @@ import numpy as np
 SPEC_VERSION = 1
 
 
+class NonConformant(Exception):
+    """A batch broke the scenario's contract; the cell is reported, not timed."""
+
+
 @dataclasses.dataclass(frozen=True)
 class FieldSpec:
     """One field of a record: name, per-record shape and dtype.

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from scenarios.base import FieldSpec, Scenario, Transform, Variant
+from scenarios.base import FieldSpec, NonConformant, Scenario, Transform, Variant
 from scenarios.checks import first_mismatch, stored_rows
 from scenarios.reference import apply_transforms
 
@@ -28,8 +28,6 @@ def _force_devices(count: int) -> dict[str, str]:
 
 def _sharding_of(batch, field: str):
     """The yielded array's sharding, or raises NonConformant: it must be a global jax.Array."""
-    from bench.measure import NonConformant
-
     sharding = getattr(batch[field], "sharding", None)
     if sharding is None or not hasattr(batch[field], "addressable_shards"):
         raise NonConformant(f"field {field!r} is a {type(batch[field]).__name__}, not a global jax.Array")
@@ -94,8 +92,6 @@ class _Sharded(Scenario):
         """Checks the batch's sharding against ``expected``; raises NonConformant if it differs.
         Outcome values are scalars: shapes read ``32x256``, the mesh ``data=4,model=2``."""
         from jax.sharding import NamedSharding, PartitionSpec
-
-        from bench.measure import NonConformant
 
         mesh, split = self.expected(variant)
         sharding = _sharding_of(batch, "x")

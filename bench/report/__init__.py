@@ -7,7 +7,8 @@ Charts are drawn only from data the records hold; a chart that cannot be drawn i
 the reason instead.
 """
 
-from bench.report.build import Report, WrittenReport, build_report, write_report
+from bench.report.build import WrittenReport, build_report, write_report
+from bench.report.model import Report
 from bench.report.loading import RunData, RunNotFound, load_run
 
 __all__ = ["Report", "RunData", "RunNotFound", "WrittenReport", "build_report", "load_run", "write_report"]

@@ -13,25 +13,12 @@ from bench.report import profiling_charts as profiling
 from bench.report.charts import Absent, Chart
 from bench.report.comparison import CellComparison
 from bench.report.loading import RunData
-from bench.report.scoreboard import Score, not_ok, scoreboard
+from bench.report.model import Report
+from bench.report.scoreboard import not_ok, scoreboard
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
 CHARTS_DIR = "charts"
-
-
-@dataclasses.dataclass(frozen=True)
-class Report:
-    run: RunData
-    scores: tuple[Score, ...]
-    failures: tuple[dict, ...]
-    charts: tuple[Chart, ...]
-    absent: tuple[Absent, ...]
-    generated_at: str
-    baseline: RunData | None = None
-    comparison: tuple[CellComparison, ...] = ()
-    comparison_method: str = ""
-    comparison_unit: str = ""  # what the baseline/run columns hold: elements/s, or × a reference adapter
 
 
 @dataclasses.dataclass(frozen=True)

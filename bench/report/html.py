@@ -9,7 +9,7 @@ import base64
 from html import escape
 
 from bench.report import tables
-from bench.report.build import Report
+from bench.report.model import Report
 from bench.report.tables import Table
 
 _CSS = """

@@ -6,7 +6,7 @@ Fits a pull-request comment or a W&B summary; GitHub renders the tables.
 from __future__ import annotations
 
 from bench.report import tables
-from bench.report.build import Report
+from bench.report.model import Report
 from bench.report.tables import Table
 
 
