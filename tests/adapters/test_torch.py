@@ -127,3 +127,17 @@ def test_host_delivery_yields_numpy(adapter, root):
         iterator.close()
     assert all(isinstance(v, np.ndarray) for v in batch.values())
     assert job.scenario.check_batch(job.variant, to_host(batch), job.arrays()) is None
+
+
+def test_vectorized_crop_boxes_match_randomresizedcrop_sampling_record_by_record():
+    """The batched box draw is RandomResizedCrop's per-record sampling (tries, then the centre
+    fallback), record for record, on uniforms that hit both branches."""
+    from adapters._element_ops import crop_box, record_uniforms
+    from adapters.torch_ops import crop_boxes
+
+    u = record_uniforms(0, 0, np.arange(512), 22)
+    u[:8, :20] = 0.999  # areas and aspects that never fit a 10×40 image: the centre crop
+    for scale, ratio, (height, width) in [((0.08, 1.0), (3 / 4, 4 / 3), (32, 32)), ((0.9, 1.0), (0.2, 0.3), (10, 40))]:
+        got = crop_boxes(u, height, width, scale, ratio)
+        want = np.array([crop_box(row.tolist(), height, width, scale, ratio) for row in u])
+        np.testing.assert_array_equal(got, want)
