@@ -19,12 +19,12 @@ through another, PR-1 checkpoints the pipeline (``enable_checkpointing=True``,
 ``Pipeline.checkpoint()``, rebuilt with ``checkpoint=``; DALI's checkpointing guide,
 https://docs.nvidia.com/deeplearning/dali/user-guide/docs/advanced_topics_checkpointing.html).
 
-Delivery: on a GPU (untested here: this machine has none) the outputs are copied to the device
-by DALI itself (``.gpu()``) and handed out by DALI's JAX plugin iterator
-(``nvidia.dali.plugin.jax.DALIGenericIterator``), DALI's documented JAX path; on the CPU, DALI's
-host outputs go through the shared overlapped ``jax.device_put`` (``adapters._delivery``). PR-1's
-batches are put on the device in the consumer's ``next()``, so the checkpoint is the consumer's
-position (DALI's own prefetch queue is inside its checkpoint).
+Delivery: DALI's JAX plugin iterator (``nvidia.dali.plugin.jax.DALIGenericIterator``, DALI's
+documented JAX path) hands out each batch as ``jax.Array``s on the pipeline's device: the CPU
+here, and on a GPU profile (untested here: this machine has none) the GPU given as
+``device_id``, the outputs copied there by DALI itself (``.gpu()``; the operators stay on the
+CPU). A multi-device mesh (DIST-1/2) gets host outputs assembled into global arrays by the
+shared overlapped helper (``adapters._delivery``), as does ``delivery = "host"``.
 """
 
 from __future__ import annotations
@@ -89,31 +89,45 @@ class DaliAdapter(LibraryAdapter):
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         if "caching" in job.scenario.capabilities:
-            return deliver(self._cached(job), job)
+            return self._cached(job)
         checkpointing = "checkpoint" in job.scenario.capabilities
-        on_gpu = job.on_device and job.platform == "gpu" and not checkpointing
-        pipe, names = self._pipeline(job, self._source(job), on_gpu=on_gpu, checkpointing=checkpointing)
-        if checkpointing:
-            return CheckpointableBatches(pipe, names, job)
-        if on_gpu:
-            from nvidia.dali.plugin.jax import DALIGenericIterator
-
-            return iter(DALIGenericIterator(pipe, names, size=-1))  # the external source never ends
-        return deliver(self._run(pipe, names), job)
+        pipe, names = self._pipeline(job, self._source(job), checkpointing=checkpointing)
+        return self._batches(pipe, names, job)
 
     def save_checkpoint(self, job: Job, iterator: Iterator[dict], directory: Path) -> None:
         """PR-1: DALI's serialized pipeline checkpoint (its random generators and the external
-        source's iteration), written with ``Pipeline.checkpoint``."""
-        if not isinstance(iterator, CheckpointableBatches):
+        source's iteration) at the consumer's batch: the JAX iterator's ``checkpoints()``, or
+        ``Pipeline.checkpoint`` behind host batches."""
+        if isinstance(iterator, CheckpointableBatches):
+            state = iterator.pipe.checkpoint()
+        elif callable(getattr(iterator, "checkpoints", None)):
+            (state,) = iterator.checkpoints()
+        else:
             raise TypeError(f"save_checkpoint takes an iterator opened for {job.scenario_id}'s checkpoint, "
                             f"got {type(iterator).__name__}")
-        iterator.pipe.checkpoint(str(Path(directory) / _CHECKPOINT))
+        (Path(directory) / _CHECKPOINT).write_bytes(state.encode() if isinstance(state, str) else state)
 
     def resume(self, job: Job, directory: Path) -> Iterator[dict]:
         """PR-1: the pipeline built again (what a restarted trainer does) from the saved checkpoint."""
         checkpoint = (Path(directory) / _CHECKPOINT).read_bytes()
         pipe, names = self._pipeline(job, self._source(job), checkpointing=True, checkpoint=checkpoint)
-        return CheckpointableBatches(pipe, names, job)
+        return self._batches(pipe, names, job)
+
+    @staticmethod
+    def _batches(pipe, names: list[str], job: Job) -> Iterator[dict[str, Any]]:
+        """The pipeline's batches where ``job`` delivers them: on one device by DALI's JAX plugin
+        iterator (DALI's documented JAX path; it keeps DALI's prefetch queue and checkpoints at
+        the consumer's batch), else as host arrays (``delivery = "host"``, or a mesh, whose
+        global arrays the shared helper assembles; a checkpointing pipeline's are put in the
+        consumer's ``next()`` so its checkpoint is the consumer's position)."""
+        checkpointing = "checkpoint" in job.scenario.capabilities
+        if job.on_device and len(job.sharding().device_set) == 1:
+            from nvidia.dali.plugin.jax import DALIGenericIterator
+
+            return DALIGenericIterator(pipe, names, size=-1)  # the external source never ends
+        if checkpointing:
+            return CheckpointableBatches(pipe, names, job)
+        return deliver(DaliAdapter._run(pipe, names), job)
 
     @staticmethod
     def _source(job: Job):
@@ -131,16 +145,16 @@ class DaliAdapter(LibraryAdapter):
         return EpochBatches(records.gather, fields, job)
 
     @staticmethod
-    def _pipeline(job: Job, source, *, on_gpu: bool = False, checkpointing: bool = False, checkpoint=None,
-                  transform: bool = True, batch_size: int | None = None):
+    def _pipeline(job: Job, source, *, checkpointing: bool = False, checkpoint=None, transform: bool = True):
         """A built DALI pipeline over ``source`` and the output names: the scenario's transforms
         (``transform``), once per view for PC-2, ending at its output fields."""
         from nvidia.dali import fn, pipeline, types
 
         specs = {f.name: f for f in job.scenario.input_fields(job.variant)}
+        on_gpu = job.on_device and job.platform == "gpu" and len(job.sharding().device_set) == 1
         device_id = next(iter(job.sharding().device_set)).local_hardware_id if on_gpu else None
         pipe = pipeline.Pipeline(
-            batch_size=batch_size or job.variant.batch_size, num_threads=job.cpu_budget, device_id=device_id,
+            batch_size=job.variant.batch_size, num_threads=job.cpu_budget, device_id=device_id,
             seed=job.seed, prefetch_queue_depth=2, enable_checkpointing=checkpointing, checkpoint=checkpoint,
         )
         with pipe:
@@ -169,14 +183,14 @@ class DaliAdapter(LibraryAdapter):
             cache.update(self._fill(job))
         source = EpochBatches(lambda ids: {k: a[ids] for k, a in cache.items()}, list(cache), job)
         pipe, names = self._pipeline(job, source, transform=False)
-        yield from self._run(pipe, names)
+        yield from self._batches(pipe, names, job)
 
     def _fill(self, job: Job) -> dict[str, np.ndarray]:
         """Every record through the scenario's transforms, kept in RAM or in ``.npy`` files on
         disk (memory-mapped back), as the variant's ``cache`` says."""
         arrays = job.arrays()
         source = StoredOrder(arrays, list(arrays), job.variant.batch_size)
-        pipe, names = self._pipeline(dataclasses.replace(job, shuffle=False), source)
+        pipe, names = self._pipeline(dataclasses.replace(job, shuffle=False, delivery="host"), source)  # host outputs
         specs = {f.name: f for f in job.scenario.output_fields(job.variant)}
         on_disk = job.variant.param("cache") == "disk"
         folder = self._scratch() if on_disk else None

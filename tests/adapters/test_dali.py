@@ -4,6 +4,7 @@ and the scenarios it does not run carry a reason."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import jax
@@ -16,6 +17,7 @@ from adapters import Job, load_adapter  # noqa: E402
 from bench.datacache import ensure_data  # noqa: E402
 from bench.measure import to_host  # noqa: E402
 from scenarios import SCENARIOS, get_scenario  # noqa: E402
+from tests.adapters.peer_cases import sharded_in_child  # noqa: E402
 
 BATCHES = 3
 CELLS = [
@@ -25,7 +27,7 @@ CELLS = [
     ("CV-4", "small"), ("MM-2", "small"), ("MM-2", "small-logmel"),
     ("PC-4", "small"), ("TAB-2", "small"), ("MM-1", "small"), ("NLP-2", "small"), ("IO-3", "small"),
     ("PC-2", "small"), ("PC-3", "small"), ("CV-3", "small"), ("CV-3", "small-cutmix"), ("PR-1", "small"),
-    ("IO-4", "small"), ("IO-4", "small-disk"),
+    ("IO-4", "small"), ("IO-4", "small-disk"), ("DIST-1", "small-1dev"),
 ]
 
 
@@ -101,3 +103,21 @@ def test_cache_is_computed_once_per_adapter(tmp_path_factory, monkeypatch):
         assert len(fills) == 1
     finally:
         adapter.close()
+
+
+def test_supports_at_least_22_of_the_single_process_scenarios(dali):
+    supported = [sid for sid, s in SCENARIOS.items() if sid != "DIST-3"
+                 and any(dali.supports(s, s.variant(v)) is None for v in s.variants)]
+    assert len(supported) >= 22, supported
+
+
+def test_host_delivery_yields_numpy_batches(dali, tmp_path_factory):
+    job = dataclasses.replace(_job(tmp_path_factory, "CV-1", "small"), delivery="host")
+    job.arrays()
+    batch = next(iter(dali.open(job)))
+    assert all(isinstance(v, np.ndarray) for v in batch.values())
+
+
+def test_dist2_batches_carry_the_scenario_mesh(tmp_path_factory):
+    outcomes = sharded_in_child("dali", "DIST-2", "small", tmp_path_factory.mktemp("dali-dist"))
+    assert outcomes["mesh"] == "data=4,model=2" and outcomes["per_device_shard_shape"] == "64x256"
