@@ -122,9 +122,12 @@ class DaliAdapter(LibraryAdapter):
         consumer's ``next()`` so its checkpoint is the consumer's position)."""
         checkpointing = "checkpoint" in job.scenario.capabilities
         if job.on_device and len(job.sharding().device_set) == 1:
+            from jax.sharding import SingleDeviceSharding
             from nvidia.dali.plugin.jax import DALIGenericIterator
 
-            return DALIGenericIterator(pipe, names, size=-1)  # the external source never ends
+            sharding = job.sharding()  # a one-device mesh (DIST-1's) is named so that its arrays carry it
+            return DALIGenericIterator(pipe, names, size=-1,  # the external source never ends
+                                       sharding=None if isinstance(sharding, SingleDeviceSharding) else sharding)
         if checkpointing:
             return CheckpointableBatches(pipe, names, job)
         return deliver(DaliAdapter._run(pipe, names), job)
