@@ -196,7 +196,7 @@ class DaliAdapter(LibraryAdapter):
         pipe, names = self._pipeline(dataclasses.replace(job, shuffle=False, delivery="host"), source)  # host outputs
         specs = {f.name: f for f in job.scenario.output_fields(job.variant)}
         on_disk = job.variant.param("cache") == "disk"
-        folder = self._scratch() if on_disk else None
+        folder = Path(tempfile.mkdtemp(prefix=f"{job.scenario_id}-", dir=self._scratch())) if on_disk else None
         cache = {
             n: np.lib.format.open_memmap(folder / f"{n}.npy", mode="w+", dtype=specs[n].dtype,
                                          shape=(source.count, *specs[n].shape))
