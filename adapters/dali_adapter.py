@@ -73,7 +73,8 @@ class DaliAdapter(LibraryAdapter):
     name = "dali"
     library, distribution = "nvidia.dali", "nvidia-dali-cuda120"
     ops, ops_kind = SUPPORTED, "DALI operator"
-    label = "DALI pipeline: batched external_source in the seeded epoch order, DALI per-sample operators on job.cpu_budget threads"
+    label = ("DALI pipeline: batched external_source in the seeded epoch order, DALI per-sample operators on "
+             "job.cpu_budget threads, delivered by DALI's JAX iterator")
     backends = frozenset({"npy", "memory", "array_record", "parquet"})
     capabilities = HANDLED_CAPABILITIES | {
         "device_sharding", "mixing", "variable_length", "batch_mixing", "rebatching", "caching", "parallel_views",

@@ -28,6 +28,13 @@ SUPPORTED = frozenset(
 )
 
 
+# Transforms whose output is float32 whatever their input.
+_FLOAT_OUTPUTS = frozenset({
+    "random_resized_crop", "normalize", "standardize", "zscore", "multiply", "add", "clip", "random_apply", "log1p",
+    "box_blur", "mixup", "cutmix",
+})
+
+
 def _anchor(fn):
     """A uniform crop anchor in [0, 1] (DALI's ``crop_pos_*``), drawn per sample by DALI's seeded RNG."""
     return fn.random.uniform(range=[0.0, 1.0])
@@ -60,6 +67,12 @@ def graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
 
     mirror = None  # a pending flip, fused into the following normalize when there is one
     masks = {}  # field -> its attention mask, built where the field is padded
+    # Fields already float32: a cast of one would be a copy, and would split DALI's fused arithmetic.
+    floats = {f.name for f in job.scenario.input_fields(job.variant) if f.dtype == "float32"}
+
+    def as_float(node, field: str):
+        return node if field in floats else fn.cast(node, dtype=types.FLOAT)
+
     for t in job.scenario.transforms(job.variant):
         kw, x = t.kwargs, nodes.pop(t.field)
         if t.name == "random_resized_crop":
@@ -88,10 +101,10 @@ def graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
             continue
         elif t.name == "random_apply":  # a per-sample coin decides; the blend is exact for a coin of 0 or 1
             coin = fn.cast(fn.random.coin_flip(probability=kw["p"]), dtype=types.FLOAT)
-            x = fn.cast(x, dtype=types.FLOAT)
+            x = as_float(x, t.field)
             x = coin * _arithmetic(types, kw["op"], dict(kw["op_params"]), x) + (types.Constant(np.float32(1)) - coin) * x
         elif t.name == "log1p":
-            x = dmath.log(fn.cast(x, dtype=types.FLOAT) + types.Constant(np.float32(1)))
+            x = dmath.log(as_float(x, t.field) + types.Constant(np.float32(1)))
         elif t.name == "hash_to_vocabulary":
             x = _hash_to_vocabulary(fn, types, x, kw["vocab_size"], kw["salt"])
         elif t.name == "pad_to_length":  # cut at the row's length (and at L), pad to L
@@ -113,7 +126,7 @@ def graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
             x, nodes[kw["label_field"]] = _mix(fn, types, job, t.name, kw, x, nodes[kw["label_field"]])
         elif t.name == "box_blur":  # 3x3 mean, edge-replicated, in float32, ``iterations`` times
             kernel = types.Constant(np.full((3, 3), 1 / 9, np.float32))
-            x = fn.cast(x, dtype=types.FLOAT)
+            x = as_float(x, t.field)
             for _ in range(kw["iterations"]):
                 x = fn.filter(x, kernel, border="clamp")
         elif t.name == "random_rotate":
@@ -145,10 +158,14 @@ def graph(fn, types, job: Job, nodes: dict[str, Any]) -> dict[str, Any]:
             nodes.update(inputs=x[:-1], targets=x[1:])
             continue
         elif t.name in ("multiply", "add"):  # DALI's arithmetic operators, in float32
-            x = _arithmetic(types, t.name, kw, fn.cast(x, dtype=types.FLOAT))
+            x = _arithmetic(types, t.name, kw, as_float(x, t.field))
         elif t.name == "clip":
-            x = dmath.clamp(fn.cast(x, dtype=types.FLOAT), np.float32(kw["low"]), np.float32(kw["high"]))
+            x = dmath.clamp(as_float(x, t.field), np.float32(kw["low"]), np.float32(kw["high"]))
         nodes[t.field] = x
+        if t.name in _FLOAT_OUTPUTS:
+            floats.add(t.field)
+        elif t.name == "hash_to_vocabulary":
+            floats.discard(t.field)
     if mirror is not None:
         field = next(t.field for t in job.scenario.transforms(job.variant) if t.name == "random_horizontal_flip")
         nodes[field] = fn.flip(nodes[field], horizontal=mirror)
