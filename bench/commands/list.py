@@ -13,7 +13,7 @@ def register(sub) -> None:
         "what", choices=["scenarios", "adapters", "profiles", "matrix"],
         help="what to list; matrix: which adapter does which scenario's work, or why not",
     )
-    lst.add_argument("--markdown", action="store_true", help="matrix: print it as a Markdown table (the README's)")
+    lst.add_argument("--markdown", action="store_true", help="matrix: print it as a Markdown table (docs/loaders.md's)")
     lst.set_defaults(handler=_list)
 
 
