@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.report.readme import END, START
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 PAGES = sorted((ROOT / "docs").glob("*.md"))
@@ -40,6 +42,8 @@ def test_the_readme_is_a_front_page():
     assert len(lines) <= 160, f"README.md has {len(lines)} lines; the manual belongs in docs/"
     for command in ("bash scripts/bench", "bash scripts/test"):
         assert any(line.startswith(command) for line in lines), f"README.md lost `{command}`"
+    # The results summary is written by `datarax-bench report RUN --readme README.md`.
+    assert lines.count(START) == 1 and lines.count(END) == 1, "README.md lost its results markers"
 
 
 @pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: p.relative_to(ROOT).as_posix())
