@@ -15,8 +15,9 @@ README = ROOT / "README.md"
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # Phrases that narrate the project's past or future instead of describing what is there.
-HISTORY = re.compile(r"\bissue \d+|\bonce (?:its|the|this) \w+(?: \w+)? lands|\bpreviously\b"
-                     r"|\bused to\b|\bseed README\b|\bnow (?:that|uses)\b", re.IGNORECASE)
+HISTORY = re.compile(r"\bissue\s+\d+|\bonce\s+(?:its|the|this)\s+\w+(?:\s+\w+)?\s+lands|\bpreviously\b"
+                     r"|\bused\s+to\b|\bseed\s+README\b|\bnow\s+(?:that|uses)\b|\bstored\s+before\s+this\b",
+                     re.IGNORECASE)
 
 
 def quickstart() -> str:
