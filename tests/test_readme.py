@@ -38,6 +38,17 @@ def test_the_readme_quick_start_runs_as_printed():
     assert out.stdout.splitlines() == [f"{i} (32, 28, 28, 1) (32,)" for i in range(3)] + ["resumes at 3"]
 
 
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```$", page.read_text(), re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)], ids=lambda p: p.name)
+def test_every_python_example_in_the_docs_runs(page):
+    for block in python_blocks(page):
+        out = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, cwd=ROOT)
+        assert out.returncode == 0, f"{page.name}: this example fails:\n{block}\n{out.stderr}"
+
+
 def test_the_readme_is_a_front_page():
     lines = README.read_text().splitlines()
     assert len(lines) <= 160, f"README.md has {len(lines)} lines; the manual belongs in docs/"
