@@ -21,6 +21,7 @@ BUILTIN: dict[str, str] = {
     "tfdata": "adapters.tfdata_adapter:TfDataAdapter",
     "tfdata-batched": "adapters.tfdata_adapter:TfDataBatchedAdapter",
     "torch": "adapters.torch_adapter:TorchAdapter",
+    "torch-batched": "adapters.torch_adapter:TorchBatchedAdapter",
     "dali": "adapters.dali_adapter:DaliAdapter",
     "ray": "adapters.ray_adapter:RayAdapter",
     "spdl": "adapters.spdl_adapter:SpdlAdapter",

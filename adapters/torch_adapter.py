@@ -1,121 +1,190 @@
-"""PyTorch ``DataLoader``: a batch sampler of shuffled ids → batched ``__getitems__`` in workers.
+"""PyTorch ``DataLoader``: a sampler of shuffled ids → a map-style dataset in worker processes →
+collation → torch ops (``adapters.torch_ops``) → delivery. Two configurations:
 
-The dataset reads a whole batch with one gather (``__getitems__``), then runs random
-per-record work (crop, flip) record by record in torch ops (``interpolate`` bilinear with
-``align_corners=False``, ``flip``; no torchvision) and deterministic work on the whole batch.
-Random parameters are keyed by (seed, epoch, record id): the batch sampler hands each batch its
-epoch, so the result does not depend on the worker count. Per-record work runs in
-``job.cpu_budget`` persistent worker processes; cheap vectorized work (no random transform)
-runs in-process (``num_workers=0``), which the PyTorch docs' own guidance favours for
-in-memory data. IO-1's backends: the dataset reads memory-mapped files, arrays loaded into RAM,
-or the ArrayRecord file (array_record's random-access source, one batched read per batch) or
-the Parquet file (row groups decoded by pyarrow).
+- ``torch``: as PyTorch's data tutorial writes it
+  (https://pytorch.org/tutorials/beginner/basics/data_tutorial.html): ``__getitem__`` reads one
+  record and runs the per-record transforms on it, ``num_workers = job.cpu_budget`` processes
+  (``persistent_workers=True``), ``default_collate`` stacks the batch, and MixUp/CutMix run on
+  the collated batch, as torchvision's v2 docs place them
+  (https://pytorch.org/vision/stable/auto_examples/transforms/plot_cutmix_mixup.html);
+- ``torch-batched``: the expert's batched form the data reference describes
+  (https://pytorch.org/docs/stable/data.html): a ``batch_sampler`` hands whole batches to the
+  dataset's ``__getitems__`` (batched fetching), which runs every transform once per batch (one
+  ``grid_sample`` for all RandomResizedCrops of a batch); cheap vectorized work runs
+  in-process (``num_workers=0``, ``torch.set_num_threads(job.cpu_budget)``), where worker IPC
+  would cost more than the work.
+
+A record's random parameters are keyed by (seed, epoch, id), so both give the same draws
+whatever the worker count. The scenario shapes (mixing sampler, ragged ``collate_fn``,
+in-dataset cache, rebatching, views) are in ``adapters.torch_pipeline``; IO-3, NLP-2 and IO-4
+run the same pipeline in both configurations. IO-1's backends: memory-mapped files, arrays in
+RAM, the ArrayRecord file or the Parquet file (row groups by pyarrow).
+
+PR-1 checkpoints with ``torchdata.stateful_dataloader.StatefulDataLoader``, the drop-in
+``DataLoader`` whose ``state_dict``/``load_state_dict`` capture the sampler's and the workers'
+positions (``snapshot_every_n_steps=1``, so the state matches the consumer's last batch); its
+batches are put on the device in the consumer's ``next()``, so nothing is read ahead outside it.
 
 Delivery: on a CUDA machine the ``DataLoader`` pins its batches (``pin_memory=True``, PyTorch's
-documented path to a fast host→device copy); the batches then go through the shared overlapped
-``jax.device_put`` (``adapters._delivery``) onto the job's device. On the CPU nothing is pinned.
+documented path to a fast host→device copy); batches then go through the shared overlapped
+``jax.device_put`` (``adapters._delivery``) onto ``job.sharding()`` (a mesh for DIST-1/2).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, Iterator
 
 from adapters import _formats
-from adapters._delivery import deliver
-from adapters._element_ops import crop_box, record_uniforms
-from adapters._records import EpochBatches, NpyRecords, as_is
+from adapters._delivery import deliver, put
+from adapters._records import as_is
 from adapters.base import Job, LibraryAdapter
-from scenarios import Transform
 
-UNIFORMS = {"random_resized_crop": 22, "random_horizontal_flip": 1}
-SUPPORTED = frozenset({*UNIFORMS, "normalize", "shift_tokens", "standardize", "multiply", "add", "clip"})
-
-
-def _apply(torch, t: Transform, value, u):
-    kw = t.kwargs
-    if t.name == "random_resized_crop":
-        top, left, h, w = crop_box(u.tolist(), value.shape[0], value.shape[1], kw["scale"], kw["ratio"])
-        window = value[top : top + h, left : left + w].permute(2, 0, 1)[None].float()
-        resized = torch.nn.functional.interpolate(window, size=tuple(kw["size"]), mode="bilinear", align_corners=False)
-        return resized[0].permute(1, 2, 0)
-    if t.name == "random_horizontal_flip":
-        return value.flip(1) if u[0] < kw["p"] else value
-    if t.name == "normalize":
-        mean, std = torch.tensor(kw["mean"]), torch.tensor(kw["std"])
-        return (value.float() * kw["scale"] - mean) / std
-    if t.name == "standardize":
-        return (value.float() - torch.tensor(kw["mean"])) / torch.tensor(kw["std"])
-    if t.name == "shift_tokens":
-        return {"inputs": value[:, :-1], "targets": value[:, 1:]}
-    if t.name == "multiply":
-        return value.float() * kw["factor"]
-    if t.name == "add":
-        return value.float() + kw["value"]
-    if t.name == "clip":
-        return value.float().clamp(kw["low"], kw["high"])
-    raise ValueError(f"no torch implementation of {t.name!r}")
+_HANDLED = frozenset({
+    "stochastic_per_element", "exact_reference", "outcomes", "source_backends", "mixing", "variable_length",
+    "batch_mixing", "rebatching", "caching", "parallel_views", "checkpoint", "device_sharding",
+})
+_STATE_FILE = "dataloader_state.pt"
+# The transforms adapters.torch_ops implements, and the cheap elementwise ones among them (a
+# batch of those costs less than handing it to a worker process).
+SUPPORTED = frozenset({
+    "random_resized_crop", "random_horizontal_flip", "normalize", "shift_tokens", "standardize", "multiply", "add",
+    "clip", "log1p", "hash_to_vocabulary", "pad_to_length", "pad_to_bucket", "attention_mask", "random_crop_3d",
+    "zscore", "random_rotate", "random_crop", "multi_scale_resize", "random_window", "log_mel", "mixup", "cutmix",
+    "random_apply", "box_blur",
+})
+CHEAP = frozenset({"normalize", "shift_tokens", "standardize", "multiply", "add", "clip", "log1p",
+                   "hash_to_vocabulary", "pad_to_length", "pad_to_bucket", "attention_mask"})
 
 
-class Records:
-    """Map-style dataset over the job's ``.npy`` files with a batched ``__getitems__``."""
+class CheckpointableBatches:
+    """A ``StatefulDataLoader``'s batches put on the device one by one in ``next()``: its
+    ``state_dict()`` is then the consumer's position."""
 
-    def __init__(self, records: NpyRecords, transforms: tuple[Transform, ...], seed: int):
-        self.records, self.transforms, self.seed = records, transforms, seed
+    def __init__(self, loader, job: Job):
+        self.loader = loader
+        self._iterator = iter(loader)
+        self._sharding = job.sharding() if job.on_device else None
 
-    def __len__(self) -> int:
-        return len(self.records)
+    def __iter__(self) -> "CheckpointableBatches":
+        return self
 
-    def __getitems__(self, request) -> dict[str, Any]:
-        import torch
+    def __next__(self) -> dict[str, Any]:
+        batch = next(self._iterator)
+        if self._sharding is None:
+            return {k: v.numpy() for k, v in batch.items()}
+        return put(batch, self._sharding)
 
-        epoch, ids = request
-        batch = {k: torch.from_numpy(v) for k, v in self.records.gather(ids).items()}
-        count = sum(UNIFORMS.get(t.name, 0) for t in self.transforms)
-        u = record_uniforms(self.seed, epoch, ids, count) if count else None
-        offset = 0
-        for t in self.transforms:
-            value = batch.pop(t.field)
-            if t.name in UNIFORMS:
-                n = UNIFORMS[t.name]
-                out = torch.stack([_apply(torch, t, value[i], u[i, offset : offset + n]) for i in range(len(ids))])
-                offset += n
-            else:
-                out = _apply(torch, t, value, None)
-            batch.update(out if isinstance(out, dict) else {t.field: out})
-        return batch
+    def close(self) -> None:
+        shutdown = getattr(self._iterator, "_shutdown_workers", None)
+        if callable(shutdown):
+            shutdown()
+        self._iterator = None
 
 
 class TorchAdapter(LibraryAdapter):
     name = library = "torch"
-    ops, ops_kind = SUPPORTED, "torch implementation"
+    label = ("PyTorch DataLoader as its tutorials write it: per-record __getitem__ (torch ops) in worker "
+             "processes → default_collate (MixUp/CutMix after it) → delivery")
+    fetch = "record"  # how a plain map-style scenario fetches: "record" (__getitem__) or "batch" (__getitems__)
+    requires = ("torchdata",)
+    capabilities = _HANDLED
+    capability_reasons = {
+        "differentiable_pipeline": "a DataLoader runs its transforms in torch, outside JAX: no gradient of a "
+        "JAX loss reaches a pipeline stage's parameters (PC-5 is datarax-only)",
+        "multi_process": "the torch adapter runs in one process; a multi-process JAX job needs a per-process "
+        "shard assembled with jax.make_array_from_process_local_data",
+    }
     backends = frozenset({"npy", "memory", "array_record", "parquet"})
+
+    ops, ops_kind = SUPPORTED, "torch implementation"
 
     def prepare(self, job: Job) -> None:
         _formats.prepare_backend(job)
 
-    def _loader(self, job: Job):
+    def _scratch(self) -> Path:
+        if getattr(self, "_scratch_dir", None) is None:
+            self._scratch_dir = Path(tempfile.mkdtemp(prefix="torch-cache-"))
+        return self._scratch_dir
+
+    def _loader(self, job: Job, stateful: bool = False):
         import torch
 
+        from adapters import torch_pipeline as tp
+
         torch.set_num_threads(job.cpu_budget)
-        variant = job.variant
+        variant, params = job.variant, dict(job.variant.params)
         transforms = job.scenario.transforms(variant)
-        workers = job.cpu_budget if any(t.name in UNIFORMS for t in transforms) else 0
-        return torch.utils.data.DataLoader(
-            Records(_formats.records(job), transforms, job.seed),
-            batch_sampler=EpochBatches(variant.num_records, variant.batch_size, job.seed, job.shuffle),
-            collate_fn=as_is,
-            num_workers=workers,
-            persistent_workers=workers > 0,
-            pin_memory=job.on_device and job.platform == "gpu" and torch.cuda.is_available(),
+        workers = job.cpu_budget if any(t.name not in CHEAP for t in transforms) else 0
+        collate = as_is
+        if "weights" in params:
+            dataset = tp.MixedSources(job)
+            sampler = tp.MixingBatches(dataset.counts, params["weights"], variant.batch_size, job.seed, job.shuffle)
+        elif "offsets" in job.data:
+            dataset, collate = tp.RaggedRecords(job), tp.PadToBucket(job)
+            sampler = tp.EndlessBatches(len(dataset), variant.batch_size, job.seed, job.shuffle)
+        elif "cache" in params:  # the cache lives in this process's dataset: no workers
+            dataset, workers = tp.CachedRecords(job, self._scratch()), 0
+            sampler = tp.EndlessBatches(len(dataset), variant.batch_size, job.seed, job.shuffle)
+        else:
+            size = params.get("source_batch", variant.batch_size)
+            shuffle = job.shuffle and not params.get("ordered", False)
+            sampler = tp.EndlessBatches(variant.num_records, size, job.seed, shuffle)
+            if self.fetch == "record":
+                dataset, sampler, collate = tp.PerRecord(job), tp.RecordRequests(sampler), tp.CollateThenMix(job)
+                workers = job.cpu_budget
+            else:
+                dataset = tp.BatchedRecords(job)
+        loader_class = torch.utils.data.DataLoader
+        extra = {}
+        if stateful:
+            from torchdata.stateful_dataloader import StatefulDataLoader
+
+            loader_class, extra = StatefulDataLoader, {"snapshot_every_n_steps": 1}
+        return loader_class(
+            dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers, persistent_workers=workers > 0,
+            pin_memory=job.on_device and job.platform == "gpu" and torch.cuda.is_available(), **extra,
         )
 
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
-        return deliver(self._batches(job), job)
-
-    def _batches(self, job: Job) -> Iterator[dict[str, Any]]:
+        if "checkpoint" in job.scenario.capabilities:
+            return CheckpointableBatches(self._loader(job, stateful=True), job)
         loader = self.cached(job, lambda: self._loader(job))  # close() drops it, stopping its workers
-        epoch = 0
-        while True:
-            loader.batch_sampler.set_epoch(epoch)
-            yield from loader
-            epoch += 1
+        batches = iter(loader)
+        if "source_batch" in dict(job.variant.params):
+            from adapters.torch_pipeline import rebatched
+
+            batches = rebatched(batches, job.variant.batch_size)
+        return deliver(batches, job)
+
+    def save_checkpoint(self, job: Job, iterator: Iterator[dict], directory: Path) -> None:
+        """PR-1: the ``StatefulDataLoader``'s ``state_dict()``, written with ``torch.save``."""
+        import torch
+
+        if not isinstance(iterator, CheckpointableBatches):
+            raise TypeError(f"save_checkpoint takes an iterator opened for {job.scenario_id}'s checkpoint, "
+                            f"got {type(iterator).__name__}")
+        torch.save(iterator.loader.state_dict(), Path(directory) / _STATE_FILE)
+
+    def resume(self, job: Job, directory: Path) -> Iterator[dict]:
+        """PR-1: a fresh ``StatefulDataLoader`` (what a restarted trainer builds), its state loaded."""
+        import torch
+
+        loader = self._loader(job, stateful=True)
+        loader.load_state_dict(torch.load(Path(directory) / _STATE_FILE, weights_only=False))
+        return CheckpointableBatches(loader, job)
+
+    def close(self) -> None:
+        super().close()
+        if getattr(self, "_scratch_dir", None) is not None:
+            shutil.rmtree(self._scratch_dir, ignore_errors=True)
+            self._scratch_dir = None
+
+
+class TorchBatchedAdapter(TorchAdapter):
+    name = "torch-batched"
+    label = ("PyTorch DataLoader: batch_sampler → batched __getitems__ → whole-batch torch ops (grid_sample "
+             "crops/rotation, interpolate, stft) in worker processes, cheap ones in-process → delivery")
+    fetch = "batch"
