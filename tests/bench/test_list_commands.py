@@ -55,4 +55,17 @@ def test_the_published_matrix_is_the_generated_one(capsys):
     page = LOADERS_PAGE.read_text()
     assert START in page and END in page, "docs/loaders.md lost its support-matrix markers"
     section = page.split(START, 1)[1].split(END, 1)[0].strip()
-    assert section == generated, "docs/loaders.md's matrix is stale: replace it with `datarax-bench list matrix --markdown`"
+    assert section == generated, "docs/loaders.md's matrix is stale: datarax-bench list matrix --write docs/loaders.md"
+
+
+def test_list_matrix_write_replaces_the_marked_table_only(tmp_path, capsys):
+    page = tmp_path / "loaders.md"
+    page.write_text(f"# Loaders\n\nintro\n{START}\nold table\n{END}\n\nafter\n")
+    assert main(["list", "matrix", "--write", str(page)]) == 0
+    assert "wrote the support matrix" in capsys.readouterr().out
+    main(["list", "matrix", "--markdown"])
+    generated = capsys.readouterr().out.strip()
+    assert page.read_text() == f"# Loaders\n\nintro\n{START}\n{generated}\n{END}\n\nafter\n"
+    page.write_text("no markers\n")
+    assert main(["list", "matrix", "--write", str(page)]) == 2
+    assert "support-matrix:start" in capsys.readouterr().out and page.read_text() == "no markers\n"
