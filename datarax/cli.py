@@ -169,17 +169,22 @@ def run(path: str, batches: int | None, progress: bool) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="datarax", description="datarax: data pipelines for JAX, as Flax NNX modules."
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("info", help="print datarax, JAX and Flax versions and the visible devices")
     run_parser = sub.add_parser("run", help="build a pipeline from a TOML file and iterate it, printing stats")
     run_parser.add_argument("file", help="pipeline TOML file (sections: source, pipeline, operators)")
     run_parser.add_argument("--batches", type=int, default=None, help="batches to read (default: one epoch)")
     run_parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     sub.add_parser("operators", help="list the operator names a pipeline file may use")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "info":
         import flax

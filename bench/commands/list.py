@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
+
+from bench.commands.common import EXIT_BAD_INPUT
+
+MATRIX_PAGE = Path("docs/loaders.md")
+MATRIX_START, MATRIX_END = "<!-- support-matrix:start -->", "<!-- support-matrix:end -->"
 
 
 def register(sub) -> None:
@@ -13,7 +19,10 @@ def register(sub) -> None:
         "what", choices=["scenarios", "adapters", "profiles", "matrix"],
         help="what to list; matrix: which adapter does which scenario's work, or why not",
     )
-    lst.add_argument("--markdown", action="store_true", help="matrix: print it as a Markdown table (the README's)")
+    lst.add_argument("--markdown", action="store_true", help="matrix: print it as a Markdown table")
+    lst.add_argument("--write", type=Path, metavar="FILE",
+                     help=f"matrix: replace the table between FILE's {MATRIX_START} and {MATRIX_END} "
+                          f"markers with it (the published copy: {MATRIX_PAGE})")
     lst.set_defaults(handler=_list)
 
 
@@ -29,6 +38,8 @@ def _list(args: argparse.Namespace, console: Console) -> int:
                           f"{', '.join(profile.adapters)}", highlight=False)
     elif args.what == "matrix":
         text = support_matrix()
+        if args.write is not None:
+            return _write_matrix(args.write, text, console)
         if args.markdown:
             print(text)
         else:
@@ -47,6 +58,24 @@ def _list(args: argparse.Namespace, console: Console) -> int:
 
         for name, (target, origin) in sorted(adapter_origins().items()):
             console.print(f"{name:<16} {_availability(name):<60} {origin}: {target}", highlight=False)
+    return 0
+
+
+def replace_matrix(page: str, matrix: str) -> str:
+    """``page`` with the text between the support-matrix markers replaced by ``matrix``."""
+    start, end = page.find(MATRIX_START), page.find(MATRIX_END)
+    if start < 0 or end < start:
+        raise ValueError(f"no {MATRIX_START} … {MATRIX_END} markers")
+    return f"{page[:start + len(MATRIX_START)]}\n{matrix.strip()}\n{page[end:]}"
+
+
+def _write_matrix(path: Path, matrix: str, console: Console) -> int:
+    try:
+        path.write_text(replace_matrix(path.read_text(), matrix))
+    except (OSError, ValueError) as e:
+        console.print(f"[red]error:[/red] {path}: {e}", highlight=False)
+        return EXIT_BAD_INPUT
+    console.print(f"wrote the support matrix into {path}", highlight=False)
     return 0
 
 

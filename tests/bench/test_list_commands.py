@@ -11,7 +11,7 @@ from adapters import adapter_names
 from bench.cli import main
 from scenarios import SCENARIOS
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+LOADERS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "loaders.md"
 START, END = "<!-- support-matrix:start -->", "<!-- support-matrix:end -->"
 LOADER_LIBRARIES = ("tensorflow", "torch", "grain", "ray", "nvidia.dali", "datasets", "litdata", "deeplake", "spdl")
 
@@ -49,10 +49,23 @@ def test_matrix_has_every_scenario_and_adapter_and_says_why_not(capsys):
     assert "Parquet" in notes[parquet[tfdata][4:-1]]
 
 
-def test_the_readme_matrix_is_the_generated_one(capsys):
+def test_the_published_matrix_is_the_generated_one(capsys):
     main(["list", "matrix", "--markdown"])
     generated = capsys.readouterr().out.strip()
-    readme = README.read_text()
-    assert START in readme and END in readme, "README lost its support-matrix markers"
-    section = readme.split(START, 1)[1].split(END, 1)[0].strip()
-    assert section == generated, "README's matrix is stale: replace it with `datarax-bench list matrix --markdown`"
+    page = LOADERS_PAGE.read_text()
+    assert START in page and END in page, "docs/loaders.md lost its support-matrix markers"
+    section = page.split(START, 1)[1].split(END, 1)[0].strip()
+    assert section == generated, "docs/loaders.md's matrix is stale: datarax-bench list matrix --write docs/loaders.md"
+
+
+def test_list_matrix_write_replaces_the_marked_table_only(tmp_path, capsys):
+    page = tmp_path / "loaders.md"
+    page.write_text(f"# Loaders\n\nintro\n{START}\nold table\n{END}\n\nafter\n")
+    assert main(["list", "matrix", "--write", str(page)]) == 0
+    assert "wrote the support matrix" in capsys.readouterr().out
+    main(["list", "matrix", "--markdown"])
+    generated = capsys.readouterr().out.strip()
+    assert page.read_text() == f"# Loaders\n\nintro\n{START}\n{generated}\n{END}\n\nafter\n"
+    page.write_text("no markers\n")
+    assert main(["list", "matrix", "--write", str(page)]) == 2
+    assert "support-matrix:start" in capsys.readouterr().out and page.read_text() == "no markers\n"

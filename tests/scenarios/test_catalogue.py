@@ -1,11 +1,11 @@
-"""The scenario catalogue: every scenario is listed (CLI and README) with its variants."""
+"""The scenario catalogue: every scenario is listed (CLI and docs/scenarios.md) with its variants."""
 
 from pathlib import Path
 
 from bench.cli import main
 from scenarios import SCENARIOS
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CATALOGUE = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
 
 
 def test_list_scenarios_prints_category_variants_and_capabilities(capsys):
@@ -17,10 +17,10 @@ def test_list_scenarios_prints_category_variants_and_capabilities(capsys):
         assert all(c in out for c in s.capabilities)
 
 
-def test_readme_table_lists_every_scenario_with_its_category_and_capabilities():
+def test_the_docs_table_lists_every_scenario_with_its_category_and_capabilities():
     rows = {
         cells[0]: cells
-        for line in README.read_text().splitlines()
+        for line in CATALOGUE.read_text().splitlines()
         if line.startswith("| ") and (cells := [c.strip() for c in line.strip("|").split("|")])[0] in SCENARIOS
         and len(cells) == 5
     }
