@@ -28,6 +28,7 @@ CELLS = [
     ("PC-4", "small"), ("TAB-2", "small"), ("MM-1", "small"), ("NLP-2", "small"), ("IO-3", "small"),
     ("PC-2", "small"), ("PC-3", "small"), ("CV-3", "small"), ("CV-3", "small-cutmix"), ("PR-1", "small"),
     ("IO-4", "small"), ("IO-4", "small-disk"), ("DIST-1", "small-1dev"),
+    ("NNX-1", "small"), ("IO-2", "small-streaming"), ("IO-2", "small-eager"),
 ]
 
 
