@@ -3,9 +3,10 @@
 The records enter through ``fn.external_source`` with a batch callback taking DALI's
 ``BatchInfo`` (``adapters.dali_sources``): DALI's documented way to feed data it has no reader
 for, and the form it checkpoints. The callback is one vectorized gather per field per batch,
-so it runs in the pipeline's own thread; DALI's parallel external source (``parallel=True``,
-Python worker processes) pays off for heavy per-sample Python work, and here would only copy
-the gathered batch once more through shared memory. Every transform is a DALI operator working
+so it runs in the Python thread that drives the pipeline (DALI calls it ahead, for its prefetch
+queue); DALI's parallel external source (``parallel=True``, Python worker processes; its
+tutorial, parallel_external_source.html) pays off for heavy per-sample Python work such as
+decoding, and here would only copy the gathered batch once more through shared memory. Every transform is a DALI operator working
 per sample on ``num_threads=job.cpu_budget`` threads (``adapters.dali_ops``). ``device_id=None``
 runs DALI without a GPU (the only CPU-only mode DALI 2.x accepts).
 
@@ -15,8 +16,8 @@ rebatching operator for external data), NLP-2's ragged records are a ragged batc
 ``fn.pad(align=bucket)``, PC-2's two views are two operator paths over one input stacked by
 ``fn.stack``, CV-3 mixes each row with its ``permute_batch`` partner, IO-4 runs its transforms
 once through a DALI pipeline and serves the cached records (memory, or a memory-mapped file)
-through another, PR-1 checkpoints the pipeline (``enable_checkpointing=True``,
-``Pipeline.checkpoint()``, rebuilt with ``checkpoint=``; DALI's checkpointing guide,
+through another, PR-1 checkpoints the pipeline (``enable_checkpointing=True``, the JAX
+iterator's ``checkpoints()``, rebuilt with ``checkpoint=``; DALI's checkpointing guide,
 https://docs.nvidia.com/deeplearning/dali/user-guide/docs/advanced_topics_checkpointing.html).
 
 Delivery: DALI's JAX plugin iterator (``nvidia.dali.plugin.jax.DALIGenericIterator``, DALI's
