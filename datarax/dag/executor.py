@@ -20,7 +20,7 @@ import numpy as np
 from datarax.core.stage import Stage
 from datarax.dag.monitor import StageTimes
 from datarax.samplers.sampler import IndexSampler
-from datarax.sources.base import DataSourceModule
+from datarax.sources.base import DataSourceModule, aligned
 from datarax.typing import VALID_FIELD, Batch
 
 Position = tuple[int, int]  # (epoch, batch index)
@@ -117,6 +117,10 @@ def host_chunks(
             stacked = jax.tree.map(lambda a: _stack(a, size, batch_size, missing), (batch, ids.astype(np.int32)))
             epochs = np.asarray([e for e, _ in positions] + [positions[-1][0]] * missing, np.int32)
             arrays = (*stacked, epochs)
+        # Sources and host stages that allocate their own arrays (Parquet, ArrayRecord, padding,
+        # a chunk joined across epochs) get aligned buffers too: the step then takes every
+        # large input without a copy, in every process alike.
+        arrays = (jax.tree.map(aligned, arrays[0]), *arrays[1:])
         host_ids = arrays[1]
         gathered = time.perf_counter()
         times.add("gather", gathered - started, len(positions))

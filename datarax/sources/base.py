@@ -7,6 +7,7 @@ loops over records in Python.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, Mapping
 
 import numpy as np
@@ -68,20 +69,34 @@ def check_columns(columns: Mapping[str, Any], owner: str) -> dict[str, np.ndarra
     return arrays
 
 
-# Gathers this large go into 64-byte aligned buffers, which XLA's CPU client takes without a
-# copy: a multi-MiB copy spills the L2 cache. Smaller gathers stay cache-resident, where the
-# copy is cheaper than NumPy's out= path (measured: PC-1 and TAB-1's 2 MiB chunks gain,
-# NLP-1's 0.5 MiB chunks and CV-1's 0.4 MiB batches lose).
-_ALIGNED_GATHER_BYTES = 1 << 20
+# Arrays this large are handed to XLA from 64-byte aligned buffers. XLA's CPU client takes an
+# aligned NumPy buffer without a copy; an unaligned one it copies on a slower path (measured
+# per 128 KiB-768 KiB batch: 2-6x the aligned hand-off). A plain ``np.take`` buffer's
+# alignment is whatever malloc gives, which is fixed for a process's steady state but differs
+# between processes, so leaving it to chance made a cell's rate bimodal between runs.
+# Below this size both paths cost the same and the plain gather is cheaper.
+ALIGNED_BYTES = 64 << 10
+ALIGNMENT = 64
 
 
-def aligned_empty(shape: tuple[int, ...], dtype: Any, alignment: int = 64) -> np.ndarray:
+def aligned_empty(shape: tuple[int, ...], dtype: Any, alignment: int = ALIGNMENT) -> np.ndarray:
     """An uninitialised array whose data starts on an ``alignment``-byte boundary."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize  # math.prod: no NumPy reduce per gather
     raw = np.empty(nbytes + alignment, np.uint8)
     start = -raw.ctypes.data % alignment
     return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def aligned(array: Any) -> Any:
+    """``array`` itself when XLA can take it without a copy (small, already aligned, or not a
+    NumPy array), else an aligned contiguous copy of it."""
+    if (not isinstance(array, np.ndarray) or array.nbytes < ALIGNED_BYTES
+            or (array.ctypes.data % ALIGNMENT == 0 and array.flags.c_contiguous)):
+        return array
+    out = aligned_empty(array.shape, array.dtype)
+    np.copyto(out, array)
+    return out
 
 
 class ColumnSource(DataSourceModule):
@@ -92,7 +107,7 @@ class ColumnSource(DataSourceModule):
         arrays = check_columns(columns, type(self).__name__)
         self._columns = HostBox(arrays=arrays)  # the dataset is never part of a checkpoint
         self._length = len(next(iter(arrays.values())))
-        self._row_bytes = sum(a.itemsize * int(np.prod(a.shape[1:])) for a in arrays.values())
+        self._row_bytes = {name: a.itemsize * int(np.prod(a.shape[1:])) for name, a in arrays.items()}
 
     def __len__(self) -> int:
         return self._length
@@ -106,10 +121,12 @@ class ColumnSource(DataSourceModule):
 
     def gather(self, record_ids: np.ndarray, *, epoch: int = 0) -> dict[str, np.ndarray]:
         ids = np.asarray(record_ids)
-        if len(ids) * self._row_bytes < _ALIGNED_GATHER_BYTES:
-            return {name: array.take(ids, axis=0) for name, array in self._columns.arrays.items()}
-        if ids.size and (ids.min() < 0 or ids.max() >= self._length):
+        columns = self._columns.arrays
+        large = [name for name, row in self._row_bytes.items() if len(ids) * row >= ALIGNED_BYTES]
+        if large and ids.size and (ids.min() < 0 or ids.max() >= self._length):
             raise IndexError(f"record ids must lie in [0, {self._length}), got {ids.min()} … {ids.max()}")
-        # mode="clip" only skips NumPy's buffered out= path: the ids are in range (checked above).
+        # Large fields go straight into aligned buffers (see ALIGNED_BYTES); mode="clip" only
+        # skips NumPy's buffered out= path: the ids are in range (checked above).
         return {name: array.take(ids, axis=0, out=aligned_empty((len(ids), *array.shape[1:]), array.dtype), mode="clip")
-                for name, array in self._columns.arrays.items()}
+                if name in large else array.take(ids, axis=0)
+                for name, array in columns.items()}

@@ -224,3 +224,31 @@ def test_a_batch_dependent_source_is_gathered_one_batch_at_a_time():
     pipeline = Pipeline(WidthOfTheCall(data={"id": np.arange(40, dtype=np.int32)}), [], batch_size=4, num_epochs=1)
     widths = [b["pad"].shape[1] for b in pipeline]
     assert widths == [4 * k + 4 for k in range(10)]  # each batch's own max, never a chunk's
+
+
+class _Misaligned(MemorySource):
+    """Returns its rows from buffers 16 bytes past a 64-byte boundary (what malloc may give)."""
+
+    def gather(self, record_ids, *, epoch=0):
+        out = {}
+        for name, rows in super().gather(record_ids, epoch=epoch).items():
+            raw = np.empty(rows.nbytes + 128, np.uint8)
+            start = -raw.ctypes.data % 64 + 16
+            out[name] = raw[start:start + rows.nbytes].view(rows.dtype).reshape(rows.shape)
+            out[name][...] = rows
+        return out
+
+
+def test_chunks_hand_large_arrays_to_the_step_aligned_from_any_source():
+    from datarax.dag.executor import host_chunks
+    from datarax.dag.monitor import StageTimes
+    from datarax.samplers.sampler import IndexSampler, SamplerConfig
+
+    x = np.arange(64 * 1024, dtype=np.float32).reshape(256, 256)  # 64 KiB a batch of 64
+    source = _Misaligned(data={"x": x})
+    sampler = IndexSampler(SamplerConfig(num_records=256, batch_size=64))
+    for per_step in (None, 2):
+        chunk = next(host_chunks(sampler, source, [], (0, 0), None, StageTimes(), per_step))
+        batch = chunk.arrays[0]
+        assert batch["x"].ctypes.data % 64 == 0
+        np.testing.assert_array_equal(batch["x"].reshape(-1, 256), x[chunk.record_ids.reshape(-1)])

@@ -55,6 +55,31 @@ def test_large_gathers_are_aligned_for_a_zero_copy_hand_off_and_still_checked():
         source.gather(np.append(ids[:-1], -1))
 
 
+def test_every_field_of_64_kib_or_more_lands_aligned_whatever_malloc_gives():
+    # 256 rows x 3 KiB (IO-1 small's batch): XLA copies an unaligned buffer of this size on a
+    # slow path, and which path a plain take got differed between processes.
+    source = MemorySource(data={"payload": np.zeros((1024, 3072), np.uint8), "label": np.arange(1024, dtype=np.int32)})
+    for seed in range(8):
+        ids = np.random.default_rng(seed).integers(0, 1024, 256)
+        got = source.gather(ids)
+        assert got["payload"].ctypes.data % 64 == 0
+        np.testing.assert_array_equal(got["label"], ids)
+
+
+def test_aligned_copies_only_large_misaligned_arrays():
+    from datarax.sources.base import ALIGNED_BYTES, aligned
+
+    raw = np.arange(ALIGNED_BYTES + 128, dtype=np.uint8)
+    start = -raw.ctypes.data % 64 + 16
+    misaligned = raw[start:start + ALIGNED_BYTES]
+    out = aligned(misaligned)
+    assert out.ctypes.data % 64 == 0 and out is not misaligned
+    np.testing.assert_array_equal(out, misaligned)
+    small = raw[start:start + 100]
+    assert aligned(small) is small
+    assert aligned(out) is out
+
+
 def test_memory_source_rejects_unequal_lengths_and_object_columns():
     with pytest.raises(ValueError, match=r"same leading length.*'a': 3.*'b': 4"):
         MemorySource(data={"a": np.zeros(3), "b": np.zeros(4)})
