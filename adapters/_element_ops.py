@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from scenarios import Transform
-from scenarios.reference import elementwise, image, tabular, text
+from scenarios.reference import image, tabular, text
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 CROP_UNIFORMS = 22  # 10 attempts × (area, aspect) + (top, left)
@@ -90,6 +90,26 @@ def _random_horizontal_flip(img, u, *, p):
     return img[:, ::-1] if u[0] < p else img
 
 
+def _float32(x: np.ndarray, owned: bool) -> np.ndarray:
+    """``x`` as float32: a new buffer unless ``x`` is already a float32 one this transform made."""
+    return x.astype(np.float32, copy=not owned)
+
+
+def _multiply(x, u, *, factor, owned=False):
+    x = _float32(x, owned)
+    return np.multiply(x, np.float32(factor), out=x)
+
+
+def _add(x, u, *, value, owned=False):
+    x = _float32(x, owned)
+    return np.add(x, np.float32(value), out=x)
+
+
+def _clip(x, u, *, low, high, owned=False):
+    x = _float32(x, owned)
+    return np.clip(x, np.float32(low), np.float32(high), out=x)
+
+
 # name → (uniforms per record, fn(value, uniforms, **params)); deterministic ones take u=None
 # and accept a leading batch axis.
 OPS: dict[str, tuple[int, Callable[..., Any]]] = {
@@ -98,10 +118,15 @@ OPS: dict[str, tuple[int, Callable[..., Any]]] = {
     "normalize": (0, lambda x, u, *, scale, mean, std: image.normalize(x, mean, std, scale)),
     "shift_tokens": (0, lambda w, u: text.shift_tokens(w)),
     "standardize": (0, lambda x, u, *, mean, std: tabular.standardize(x, mean, std)),
-    "multiply": (0, lambda x, u, *, factor: elementwise.multiply(x, factor)),
-    "add": (0, lambda x, u, *, value: elementwise.add(x, value)),
-    "clip": (0, lambda x, u, *, low, high: elementwise.clip(x, low, high)),
+    "multiply": (0, _multiply),
+    "add": (0, _add),
+    "clip": (0, _clip),
 }
+# Ops that return a fresh float32 array, and those that may write into one (``owned=True``): a
+# chain of them (PC-1) allocates once, as NumPy code written for speed does, with the
+# reference's values bit for bit (the same float32 operations in the same order).
+_FRESH = frozenset({"normalize", "standardize", "multiply", "add", "clip"})
+_IN_PLACE = frozenset({"multiply", "add", "clip"})
 
 
 def _put(out: dict, field: str, result) -> None:
@@ -110,6 +135,14 @@ def _put(out: dict, field: str, result) -> None:
         out.update(result)
     else:
         out[field] = result
+
+
+def _apply(t: Transform, value, u, owned: set[str]):
+    """``t`` on ``value``; writes in place only into a buffer an earlier op of this call made."""
+    fn = OPS[t.name][1]
+    if t.name in _IN_PLACE and t.field in owned:
+        return fn(value, u, owned=True, **t.kwargs)
+    return fn(value, u, **t.kwargs)
 
 
 class RecordTransform:
@@ -136,16 +169,17 @@ class RecordTransform:
 
     def __call__(self, record: Mapping[str, np.ndarray], uniforms: np.ndarray | None) -> dict:
         """One record's output; ``uniforms`` is its row of ``self.uniforms`` (None if deterministic)."""
-        out = dict(record)
+        out, owned = dict(record), set()
         for t, offset in zip(self.transforms, self._offsets):
-            count, fn = OPS[t.name]
+            count = OPS[t.name][0]
             u = uniforms[offset : offset + count] if count else None
-            _put(out, t.field, fn(out[t.field], u, **t.kwargs))
+            _put(out, t.field, _apply(t, out[t.field], u, owned))
+            (owned.add if t.name in _FRESH else owned.discard)(t.field)
         return out
 
     def batch(self, batch: Mapping[str, np.ndarray], ids: np.ndarray, epoch: int) -> dict:
         """A batch's output with per-record semantics: stochastic steps loop over records."""
-        out = dict(batch)
+        out, owned = dict(batch), set()
         u = self.uniforms(epoch, ids) if self.stochastic else None
         for t, offset in zip(self.transforms, self._offsets):
             count, fn = OPS[t.name]
@@ -153,6 +187,8 @@ class RecordTransform:
             if count:
                 rows = [fn(value[i], u[i, offset : offset + count], **t.kwargs) for i in range(len(ids))]
                 _put(out, t.field, np.stack(rows))
+                owned.add(t.field)
             else:
-                _put(out, t.field, fn(value, None, **t.kwargs))
+                _put(out, t.field, _apply(t, value, None, owned))
+                (owned.add if t.name in _FRESH else owned.discard)(t.field)
         return out

@@ -6,7 +6,7 @@ in Python (measured here: 26-45 µs a record, 30-60x the rest of a NLP-1 or TAB-
 the ids come from the epoch's seeded permutation, drawn once per epoch in one vectorized call:
 the batch sampler every other peer uses. The transforms run with per-record random parameters keyed by
 (seed, epoch, record id). Reads are in-line (``num_threads=0``, what Grain's docs recommend for
-data already in memory). Record-by-record (stochastic) work runs in ``job.cpu_budget`` worker
+data already in memory; measured here, two read threads were slower on NLP-1, PC-1 and IO-1). Record-by-record (stochastic) work runs in ``job.cpu_budget`` worker
 processes (``mp_prefetch``), started once per job; cheap vectorized work stays in-process,
 where Grain is faster than paying for shared-memory transfer. IO-1's ArrayRecord backend reads
 through ``grain.sources.ArrayRecordDataSource`` (one batched ``__getitems__``); its Parquet file

@@ -84,6 +84,27 @@ def test_deterministic_transforms_equal_the_reference(scenario_id):
         np.testing.assert_array_equal(got[k], want[k])
 
 
+@pytest.mark.parametrize("variant_name", ["depth1", "small", "depth50"])
+def test_pc1_chain_in_place_equals_the_reference_and_leaves_its_input_alone(variant_name):
+    scenario = get_scenario("PC-1")
+    variant = scenario.variant(variant_name)
+    batch = {k: v[:64] for k, v in scenario.generate(variant, 0).items()}
+    before = {k: v.copy() for k, v in batch.items()}
+    transform = RecordTransform(scenario.transforms(variant), seed=0)
+    got = transform.batch(batch, np.arange(64), epoch=0)
+    want = apply_transforms(before, scenario.transforms(variant), None)
+    for k in want:
+        assert got[k].dtype == want[k].dtype
+        np.testing.assert_array_equal(got[k], want[k])
+    for k in batch:  # a memory source's arrays are the batch's: in place only into new buffers
+        np.testing.assert_array_equal(batch[k], before[k])
+    one = transform({k: v[3] for k, v in batch.items()}, None)
+    for k in want:
+        np.testing.assert_array_equal(one[k], want[k][3])
+    for k in batch:
+        np.testing.assert_array_equal(batch[k], before[k])
+
+
 def test_unknown_transforms_are_named():
     from scenarios import Transform
 

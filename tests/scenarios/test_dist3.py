@@ -76,7 +76,7 @@ def test_two_processes_run_dist3_through_the_runner_with_checked_outcomes(tmp_pa
         stem = run_dir / "cells" / f"DIST-3__small__{name}"
         cpus = [json.loads(stem.with_name(f"{stem.name}.process{i}.out.json").read_text())["cpus"] for i in (0, 1)]
         assert len(cpus[0]) == len(cpus[1]) == 1 and cpus[0] != cpus[1]  # the budget shared, one CPU each
-    assert by_adapter["torch"]["status"] == "unsupported" and "multi_process" in by_adapter["torch"]["reason"]
+    assert by_adapter["torch"]["status"] == "unsupported" and "multi-process JAX job" in by_adapter["torch"]["reason"]
 
 
 def _cell_spec(tmp_path, **extra):
