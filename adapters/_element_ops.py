@@ -110,6 +110,18 @@ def _clip(x, u, *, low, high, owned=False):
     return np.clip(x, np.float32(low), np.float32(high), out=x)
 
 
+def _random_apply(x, u, *, p, op, op_params):
+    """One record: ``op`` if its uniform is below ``p``."""
+    return OPS[op][1](x, None, **dict(op_params)) if u[0] < p else x
+
+
+def _random_apply_batch(x, u, *, p, op, op_params):
+    """A batch: ``op`` once over the batch, kept on the rows whose uniform is below ``p`` (each
+    row's uniform is its record's, so the result equals the per-record one)."""
+    applied = (u[:, 0] < p).reshape(-1, *[1] * (x.ndim - 1))
+    return np.where(applied, OPS[op][1](x, None, **dict(op_params)), x)
+
+
 # name → (uniforms per record, fn(value, uniforms, **params)); deterministic ones take u=None
 # and accept a leading batch axis.
 OPS: dict[str, tuple[int, Callable[..., Any]]] = {
@@ -121,7 +133,13 @@ OPS: dict[str, tuple[int, Callable[..., Any]]] = {
     "multiply": (0, _multiply),
     "add": (0, _add),
     "clip": (0, _clip),
+    "log1p": (0, lambda x, u: tabular.log1p(x)),
+    "hash_to_vocabulary": (0, lambda x, u, *, vocab_size, salt: tabular.hash_to_vocabulary(x, vocab_size, salt)),
+    "random_apply": (1, _random_apply),
 }
+# Stochastic ops with a whole-batch form, ``fn(values, uniforms [batch, count], **params)``: the
+# batch path uses it instead of a loop over records.
+BATCH_OPS: dict[str, Callable[..., Any]] = {"random_apply": _random_apply_batch}
 # Ops that return a fresh float32 array, and those that may write into one (``owned=True``): a
 # chain of them (PC-1) allocates once, as NumPy code written for speed does, with the
 # reference's values bit for bit (the same float32 operations in the same order).
@@ -184,7 +202,10 @@ class RecordTransform:
         for t, offset in zip(self.transforms, self._offsets):
             count, fn = OPS[t.name]
             value = out[t.field]
-            if count:
+            if count and t.name in BATCH_OPS:
+                _put(out, t.field, BATCH_OPS[t.name](value, u[:, offset : offset + count], **t.kwargs))
+                owned.add(t.field)
+            elif count:
                 rows = [fn(value[i], u[i, offset : offset + count], **t.kwargs) for i in range(len(ids))]
                 _put(out, t.field, np.stack(rows))
                 owned.add(t.field)

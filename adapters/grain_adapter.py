@@ -16,18 +16,23 @@ reads its ``ShardByJaxProcess`` shard and its rows become global arrays
 (``jax.make_array_from_process_local_data``).
 
 Delivery: Grain's own ``grain.experimental.device_put`` ends the pipeline (a thread that
-prefetches host batches, ``jax.device_put`` onto the job's device, a second thread holding
-batches already on the device), as Grain documents for JAX training loops.
+prefetches host batches, ``jax.device_put`` onto the job's device or mesh sharding, DIST-1/2, a
+second thread holding batches already on the device), as Grain documents for JAX training loops.
+PR-1 saves Grain's own iterator state (``get_state``, JSON) and restores a fresh iterator with
+``set_state``.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from adapters import _formats
 from adapters._element_ops import OPS, RecordTransform
+from adapters._peer_state import SHARDED_CAPABILITIES
 from adapters._records import NpyRecords, epoch_order
 from adapters.base import Job, LibraryAdapter
 
@@ -76,10 +81,14 @@ def _global_batch(job: Job):
     return lambda batch: {k: jax.make_array_from_process_local_data(sharding, v) for k, v in batch.items()}
 
 
+_STATE_FILE = "grain_iterator_state.json"
+
+
 class GrainAdapter(LibraryAdapter):
     name = library = "grain"
     ops = OPS
     backends = frozenset({"npy", "memory", "array_record", "parquet"})
+    capabilities = SHARDED_CAPABILITIES | {"checkpoint"}
 
     def supports(self, scenario, variant):
         if "multi_process" in scenario.capabilities:  # process shards as global arrays: _global_batch
@@ -115,7 +124,20 @@ class GrainAdapter(LibraryAdapter):
     def open(self, job: Job) -> Iterator[dict[str, Any]]:
         return _rewound(*self.cached(job, lambda: self._start(job)))
 
+    def save_checkpoint(self, job: Job, iterator, directory: Path) -> None:
+        """PR-1: Grain's own iterator state (``get_state``: the position of the last batch the
+        consumer took, whatever its prefetch threads and workers hold), as JSON."""
+        live, _ = self.cached(job, lambda: self._start(job))
+        Path(directory, _STATE_FILE).write_text(json.dumps(live.get_state()))
+
+    def resume(self, job: Job, directory: Path) -> Iterator[dict[str, Any]]:
+        """A fresh iterator of the same dataset (new workers), restored by ``set_state``."""
+        iterator, _ = self._start(job)
+        self.__dict__.setdefault("_resumed", []).append(iterator)
+        return _rewound(iterator, json.loads(Path(directory, _STATE_FILE).read_text()))
+
     def close(self) -> None:
-        for iterator, _ in self.__dict__.get("_cache", {}).values():
+        live = [iterator for iterator, _ in self.__dict__.get("_cache", {}).values()]
+        for iterator in live + self.__dict__.pop("_resumed", []):
             iterator.close()  # stops the worker processes
         super().close()

@@ -70,7 +70,7 @@ def test_a_batch_is_its_records_one_by_one(cv1):
     assert scenario.check_batch(variant.__class__("t", 16, 16, variant.params), out) is None
 
 
-@pytest.mark.parametrize("scenario_id", ["NLP-1", "TAB-1"])
+@pytest.mark.parametrize("scenario_id", ["NLP-1", "TAB-1", "TAB-2"])
 def test_deterministic_transforms_equal_the_reference(scenario_id):
     scenario = get_scenario(scenario_id)
     variant = scenario.variant("small")
@@ -82,6 +82,25 @@ def test_deterministic_transforms_equal_the_reference(scenario_id):
     assert set(got) == set(want)
     for k in want:
         np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_pc4_batch_form_equals_the_per_record_draws_and_passes_the_scenario_check():
+    scenario = get_scenario("PC-4")
+    variant = scenario.variant("small")
+    data = scenario.generate(variant, 0)
+    ids = np.arange(4000, 4256)
+    batch = {k: v[ids] for k, v in data.items()}
+    transform = RecordTransform(scenario.transforms(variant), seed=3)
+    out = transform.batch(batch, ids, epoch=1)
+    u = transform.uniforms(1, ids)
+    for i in range(0, 256, 17):
+        one = transform({k: v[i] for k, v in batch.items()}, u[i])
+        np.testing.assert_array_equal(one["x"], out["x"][i])
+    assert scenario.check_batch(variant, out) is None
+    negated, shifted = out["x"][:, 0] < 0, np.abs(out["x"][:, 0]) > 5
+    assert 0.3 < negated.mean() < 0.7 and 0.1 < shifted.mean() < 0.4  # p = 0.5 and 0.25
+    other_epoch = transform.batch(batch, ids, epoch=2)["x"]
+    assert not np.array_equal(other_epoch, out["x"])  # fresh draws each epoch
 
 
 @pytest.mark.parametrize("variant_name", ["depth1", "small", "depth50"])
