@@ -83,6 +83,8 @@ class Scenario(abc.ABC):
     category: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset()
     variants: ClassVar[Mapping[str, Variant]]
+    # True when ``check_rows`` finds the stored rows from the batch's values (no ``index`` field).
+    rows_by_content: ClassVar[bool] = False
 
     @abc.abstractmethod
     def input_fields(self, variant: Variant) -> tuple[FieldSpec, ...]:
@@ -127,8 +129,9 @@ class Scenario(abc.ABC):
     ) -> str | None:
         """Returns the first way ``batch`` breaks the scenario's contract, or None.
 
-        With the job's stored ``inputs``, scenarios whose records carry an ``index`` field are
-        also checked row by row against their NumPy reference (``check_rows``).
+        With the job's stored ``inputs``, scenarios whose records carry an ``index`` field (or
+        whose rows are found by content, ``rows_by_content``) are also checked row by row
+        against their NumPy reference (``check_rows``).
         """
         expected = {f.name: f for f in self.output_fields(variant)}
         if set(batch) != set(expected):
@@ -143,7 +146,7 @@ class Scenario(abc.ABC):
             if np.dtype(array.dtype) != np.dtype(spec.dtype):
                 return f"field {name!r}: dtype {array.dtype} != expected {spec.dtype}"
         problem = self.check_values(variant, batch)
-        if problem is None and inputs is not None and "index" in expected:
+        if problem is None and inputs is not None and ("index" in expected or self.rows_by_content):
             problem = self.check_rows(variant, batch, inputs)
         return problem
 

@@ -12,6 +12,15 @@ from scenarios.reference.text import bucketed_width, ragged_rows
 PAD = 0
 
 
+def _window_keys(windows: np.ndarray, tokens: int = 8) -> np.ndarray:
+    """A uint64 hash of each row's first ``tokens`` tokens (a lookup key; rows are then compared)."""
+    keys = np.zeros(len(windows), np.uint64)
+    with np.errstate(over="ignore"):
+        for column in np.asarray(windows)[:, :tokens].T.astype(np.uint64):
+            keys = keys * np.uint64(0x100000001B3) + column
+    return keys
+
+
 class PretrainingTokens(Scenario):
     """NLP-1: stored int32 windows of L+1 tokens → ``shift_tokens`` → inputs, targets [L].
 
@@ -21,6 +30,7 @@ class PretrainingTokens(Scenario):
     id = "NLP-1"
     name = "LLM pretraining tokens"
     category = "text"
+    rows_by_content = True
     variants = {
         "small": Variant("small", 8192, 64, (("seq_len", 128), ("vocab", 32000))),
         "medium": Variant("medium", 65536, 32, (("seq_len", 1024), ("vocab", 32000))),
@@ -53,6 +63,23 @@ class PretrainingTokens(Scenario):
         if not np.array_equal(targets[:, :-1], inputs[:, 1:]):
             return "targets are not inputs shifted by one token (targets[:, :-1] != inputs[:, 1:])"
         return None
+
+    def check_rows(self, variant, batch, inputs):
+        """Each row is a stored window, shifted, and no window repeats: rows are found by a
+        hash of their first tokens, then compared whole."""
+        stored = np.asarray(inputs["tokens"])
+        got = np.asarray(batch["inputs"])
+        keys = _window_keys(stored)
+        order = np.argsort(keys, kind="stable")
+        at = np.minimum(np.searchsorted(keys[order], _window_keys(got)), len(order) - 1)
+        ids = order[at]
+        missing = np.flatnonzero(keys[ids] != _window_keys(got))
+        if len(missing):
+            return f"row {int(missing[0])} of field 'inputs' starts like no stored window ({len(missing)} rows)"
+        if len(np.unique(ids)) != len(ids):
+            return "a stored window repeats within one batch"
+        return (first_mismatch("inputs", got, stored[ids, :-1])
+                or first_mismatch("targets", batch["targets"], stored[ids, 1:]))
 
 
 class VariableLengthText(Scenario):

@@ -17,7 +17,6 @@ from tests.scenarios.adapters_under_test import Rewrite, WrongTransforms, first_
 
 BLIND = {
     ("CV-1", "random_horizontal_flip"): "CV-1 has no record ids, and a flip keeps the ramps' symmetric sign mix",
-    ("NLP-1", "zeros"): "NLP-1's check reads shapes and token ranges; a zero token is a legal token",
     ("PC-1", "clip"): "PC-1's data never leaves the clip's range, so the clip changes no value",
     ("CV-3", "random_resized_crop"): "CV-3 checks the mixing, not the crop before it",
 }
