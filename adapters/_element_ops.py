@@ -194,20 +194,31 @@ def _stack(rows: list):
     return np.stack(rows)
 
 
-def _one(t: Transform, value, owned: set[str]):
+def _kwargs(t: Transform, out: Mapping, one: bool = False) -> dict:
+    """``t``'s parameters, a ``length_field`` given as that field's array (``[None]``: one record
+    as a batch of one), as ``scenarios.reference.apply_transforms`` passes it."""
+    kw = dict(t.kwargs)
+    if kw.get("length_field") is not None:
+        lengths = np.asarray(out[kw["length_field"]])
+        kw["length_field"] = lengths[None] if one else lengths
+    return kw
+
+
+def _one(t: Transform, value, owned: set[str], out: Mapping):
     """A deterministic ``t`` on one record; ops that need a batch axis see a batch of one."""
     if t.name not in media.BATCH_AXIS:
-        return _apply(t, value, None, owned)
-    result = _apply(t, value[None], None, owned)
+        return _apply(t, value, None, owned, _kwargs(t, out))
+    result = _apply(t, value[None], None, owned, _kwargs(t, out, one=True))
     return {k: v[0] for k, v in result.items()} if isinstance(result, dict) else result[0]
 
 
-def _apply(t: Transform, value, u, owned: set[str]):
+def _apply(t: Transform, value, u, owned: set[str], kwargs: Mapping | None = None):
     """``t`` on ``value``; writes in place only into a buffer an earlier op of this call made."""
     fn = OPS[t.name][1]
+    kwargs = t.kwargs if kwargs is None else kwargs
     if t.name in _IN_PLACE and t.field in owned:
-        return fn(value, u, owned=True, **t.kwargs)
-    return fn(value, u, **t.kwargs)
+        return fn(value, u, owned=True, **kwargs)
+    return fn(value, u, **kwargs)
 
 
 class RecordTransform:
@@ -247,7 +258,7 @@ class RecordTransform:
             if count:
                 _put(out, t.field, _apply(t, out[t.field], uniforms[offset : offset + count], owned))
             else:
-                _put(out, t.field, _one(t, out[t.field], owned))
+                _put(out, t.field, _one(t, out[t.field], owned, out))
             (owned.add if t.name in _FRESH else owned.discard)(t.field)
         return out
 
@@ -266,6 +277,6 @@ class RecordTransform:
                 _put(out, t.field, _stack(rows))
                 owned.add(t.field)
             else:
-                _put(out, t.field, _apply(t, value, None, owned))
+                _put(out, t.field, _apply(t, value, None, owned, _kwargs(t, out)))
                 (owned.add if t.name in _FRESH else owned.discard)(t.field)
         return out

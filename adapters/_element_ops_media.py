@@ -1,6 +1,7 @@
 """The stream peers' NumPy ops for XFMR-1, CV-2, CV-4 and MM-2 (imported into
 ``adapters._element_ops.OPS``): random windows (``random_crop``, ``random_crop_3d``,
-``random_window``), rotation, per-record z-score and the log-mel spectrogram.
+``random_window``), rotation, per-record z-score, the log-mel spectrogram, and MM-1's caption
+padding and mask.
 
 Parameters come from each record's uniforms as ``adapters.torch_ops`` derives them (a window
 origin is ``floor(u * (extent - size + 1))`` per axis, an angle ``degrees * (2u - 1)``), and the
@@ -15,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from scenarios.reference import audio, image, volume
+from scenarios.reference import audio, image, text, volume
 
 
 def origins(u: np.ndarray, extents, sizes) -> np.ndarray:
@@ -67,6 +68,14 @@ def _log_mel(x, u, *, out_field, **params):
     return {out_field: audio.log_mel(x, **params)}
 
 
+def _pad_to_length(x, u, *, length, pad_value, length_field=None):
+    return text.pad_to_length(x, length, pad_value, length_field)
+
+
+def _attention_mask(x, u, *, mask_field, pad_value, length_field=None):
+    return {"__keep__": x, mask_field: text.attention_mask(x, pad_value, length_field)}
+
+
 # name → (uniforms per record, fn(value, uniforms, **params)).
 OPS: dict[str, tuple[int, Callable[..., Any]]] = {
     "random_crop": (2, _window),
@@ -75,6 +84,8 @@ OPS: dict[str, tuple[int, Callable[..., Any]]] = {
     "random_rotate": (1, _random_rotate),
     "zscore": (0, lambda x, u, *, eps: volume.zscore(x, eps)),
     "log_mel": (0, _log_mel),
+    "pad_to_length": (0, _pad_to_length),  # MM-1's caption (a length_field gets its array)
+    "attention_mask": (0, _attention_mask),
 }
 BATCH_OPS: dict[str, Callable[..., Any]] = {
     "random_crop": _windows,
@@ -84,4 +95,4 @@ BATCH_OPS: dict[str, Callable[..., Any]] = {
 }
 # Deterministic ops that reduce or frame along the record's axes: they always take a leading
 # batch axis, and a single record goes through them as a batch of one.
-BATCH_AXIS = frozenset({"zscore", "log_mel"})
+BATCH_AXIS = frozenset({"zscore", "log_mel", "pad_to_length", "attention_mask"})

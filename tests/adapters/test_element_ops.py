@@ -258,3 +258,26 @@ def test_draws_are_torch_ops_draws(generated):
     ours = RecordTransform(scenario.transforms(variant), seed=11).batch(batch, ids, epoch=3)
     theirs = torch_ops.apply(scenario.transforms(variant), {k: torch.from_numpy(v) for k, v in batch.items()}, 11, 3, ids)
     np.testing.assert_allclose(ours["volume"], theirs["volume"].numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_mm1_caption_ops_read_the_length_field_per_record_and_per_batch(generated):
+    """MM-1's ops (the scenario still needs a peer with the ``variable_length`` capability):
+    the batch equals the reference exactly, each record equals its row, and the check passes."""
+    scenario, variant, data = generated("MM-1", "small")
+    ids = np.arange(200, 200 + variant.batch_size)
+    batch = {k: v[ids] for k, v in data.items()}
+    transform = RecordTransform(scenario.transforms(variant), seed=0)
+    assert not transform.stochastic
+    out = transform.batch(batch, ids, epoch=0)
+    want = apply_transforms(batch, scenario.transforms(variant), None)
+    assert set(out) == set(want)
+    for k in want:
+        assert out[k].dtype == want[k].dtype, k
+        np.testing.assert_array_equal(out[k], want[k], err_msg=k)
+    lengths = batch["caption_length"]
+    for i in (int(np.argmin(lengths)), int(np.argmax(lengths))):  # a short caption and a truncated one
+        one = transform({k: v[i] for k, v in batch.items()}, None)
+        for k in want:
+            np.testing.assert_array_equal(one[k], want[k][i], err_msg=k)
+    assert lengths.max() > variant.param("caption_len") and out["caption_mask"].sum() == np.minimum(lengths, variant.param("caption_len")).sum()
+    assert scenario.check_batch(variant, out, data) is None
