@@ -1,11 +1,12 @@
 """The scenarios' transforms on one record, in NumPy, for loaders without their own operators.
 
-Random parameters come from ``record_uniforms``: a counter-based hash of (seed, epoch, record
-id), so a record's augmentation does not depend on batch size, worker count or arrival order,
-and every loader using this module draws the same crop for the same record. Deterministic
+Random parameters come from ``record_uniforms``: a counter-based hash of (step seed, epoch,
+record id), each transform step seeded as ``adapters.torch_ops`` seeds it, so a record's
+augmentation does not depend on batch size, worker count or arrival order, and every loader
+using this module (and torch's) draws the same crop for the same record. Deterministic
 transforms broadcast over a leading batch axis with the same values as per record, so a loader
 whose idiom is a batch-level map applies them to the whole batch at once; stochastic ones run
-record by record.
+record by record or in a whole-batch form equal to it row for row.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from adapters import _element_ops_media as media
 from scenarios import Transform
 from scenarios.reference import image, tabular, text
 
@@ -36,6 +38,12 @@ def record_uniforms(seed: int, epoch: int, ids: np.ndarray, count: int) -> np.nd
         per_record = _mix(key ^ (np.asarray(ids, np.uint64)[:, None] * _GOLDEN))
         bits = _mix(per_record + np.arange(1, count + 1, dtype=np.uint64) * _GOLDEN)
     return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The seed of transform ``step``'s draws: ``adapters.torch_ops.step_seed``, so these peers
+    and torch draw the same parameters for the same record."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0])
 
 
 def crop_box(u: Sequence[float], height: int, width: int, scale, ratio) -> tuple[int, int, int, int]:
@@ -80,6 +88,22 @@ def resized_crop(img: np.ndarray, box: tuple[int, int, int, int], size: tuple[in
     across = rows[:, x0] * (1 - fx) + rows[:, x1] * fx  # [rows, out_w, C] float32
     fy = fy[:, None, None]
     return across[y0 - first] * (1 - fy) + across[y1 - first] * fy
+
+
+def resize(x: np.ndarray, size) -> np.ndarray:
+    """Bilinear resize of ``[..., H, W, C]`` to ``size`` (half-pixel centres): the reference's
+    float32 arithmetic and order (along x, then y), so the values agree bit for bit."""
+    height, width = x.shape[-3], x.shape[-2]
+    y0, y1, fy = _neighbours(0, height, size[0], height)
+    x0, x1, fx = _neighbours(0, width, size[1], width)
+    fx = fx[:, None]
+    across = x[..., x0, :] * (1 - fx) + x[..., x1, :] * fx
+    fy = fy[:, None, None]
+    return across[..., y0, :, :] * (1 - fy) + across[..., y1, :, :] * fy
+
+
+def _multi_scale_resize(x, u, *, sizes, out_fields):
+    return {name: resize(x, tuple(size)) for name, size in zip(out_fields, sizes)}
 
 
 def _random_resized_crop(img, u, *, size, scale, ratio):
@@ -136,10 +160,12 @@ OPS: dict[str, tuple[int, Callable[..., Any]]] = {
     "log1p": (0, lambda x, u: tabular.log1p(x)),
     "hash_to_vocabulary": (0, lambda x, u, *, vocab_size, salt: tabular.hash_to_vocabulary(x, vocab_size, salt)),
     "random_apply": (1, _random_apply),
+    "multi_scale_resize": (0, _multi_scale_resize),
+    **media.OPS,
 }
 # Stochastic ops with a whole-batch form, ``fn(values, uniforms [batch, count], **params)``: the
 # batch path uses it instead of a loop over records.
-BATCH_OPS: dict[str, Callable[..., Any]] = {"random_apply": _random_apply_batch}
+BATCH_OPS: dict[str, Callable[..., Any]] = {"random_apply": _random_apply_batch, **media.BATCH_OPS}
 # Ops that return a fresh float32 array, and those that may write into one (``owned=True``): a
 # chain of them (PC-1) allocates once, as NumPy code written for speed does, with the
 # reference's values bit for bit (the same float32 operations in the same order).
@@ -148,19 +174,51 @@ _IN_PLACE = frozenset({"multiply", "add", "clip"})
 
 
 def _put(out: dict, field: str, result) -> None:
-    if isinstance(result, dict):  # the transform replaces its field with new ones
-        del out[field]
+    """A dict result replaces the field with new ones, unless it keeps it under ``"__keep__"``
+    (``random_window``: the window and its offset), as ``scenarios.reference`` does."""
+    if isinstance(result, dict):
+        result = dict(result)
+        if "__keep__" in result:
+            out[field] = result.pop("__keep__")
+        else:
+            del out[field]
         out.update(result)
     else:
         out[field] = result
 
 
-def _apply(t: Transform, value, u, owned: set[str]):
+def _stack(rows: list):
+    """Per-record results as one batch (field by field for dict results)."""
+    if isinstance(rows[0], dict):
+        return {k: np.stack([row[k] for row in rows]) for k in rows[0]}
+    return np.stack(rows)
+
+
+def _kwargs(t: Transform, out: Mapping, one: bool = False) -> dict:
+    """``t``'s parameters, a ``length_field`` given as that field's array (``[None]``: one record
+    as a batch of one), as ``scenarios.reference.apply_transforms`` passes it."""
+    kw = dict(t.kwargs)
+    if kw.get("length_field") is not None:
+        lengths = np.asarray(out[kw["length_field"]])
+        kw["length_field"] = lengths[None] if one else lengths
+    return kw
+
+
+def _one(t: Transform, value, owned: set[str], out: Mapping):
+    """A deterministic ``t`` on one record; ops that need a batch axis see a batch of one."""
+    if t.name not in media.BATCH_AXIS:
+        return _apply(t, value, None, owned, _kwargs(t, out))
+    result = _apply(t, value[None], None, owned, _kwargs(t, out, one=True))
+    return {k: v[0] for k, v in result.items()} if isinstance(result, dict) else result[0]
+
+
+def _apply(t: Transform, value, u, owned: set[str], kwargs: Mapping | None = None):
     """``t`` on ``value``; writes in place only into a buffer an earlier op of this call made."""
     fn = OPS[t.name][1]
+    kwargs = t.kwargs if kwargs is None else kwargs
     if t.name in _IN_PLACE and t.field in owned:
-        return fn(value, u, owned=True, **t.kwargs)
-    return fn(value, u, **t.kwargs)
+        return fn(value, u, owned=True, **kwargs)
+    return fn(value, u, **kwargs)
 
 
 class RecordTransform:
@@ -177,21 +235,30 @@ class RecordTransform:
             self._offsets.append(offset)
             offset += OPS[t.name][0]
         self.uniform_count = offset
+        # (step seed, count) of each stochastic step: its uniforms are torch_ops' for that step.
+        self._draws = tuple((step_seed(seed, step), OPS[t.name][0])
+                            for step, t in enumerate(self.transforms) if OPS[t.name][0])
 
     @property
     def stochastic(self) -> bool:
         return self.uniform_count > 0
 
     def uniforms(self, epoch: int, ids: np.ndarray) -> np.ndarray:
-        return record_uniforms(self.seed, epoch, ids, self.uniform_count)
+        """``[len(ids), uniform_count]``: each stochastic step's uniforms, in step order."""
+        parts = [record_uniforms(seed, epoch, ids, count) for seed, count in self._draws]
+        if not parts:
+            return np.empty((len(ids), 0))
+        return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
     def __call__(self, record: Mapping[str, np.ndarray], uniforms: np.ndarray | None) -> dict:
         """One record's output; ``uniforms`` is its row of ``self.uniforms`` (None if deterministic)."""
         out, owned = dict(record), set()
         for t, offset in zip(self.transforms, self._offsets):
             count = OPS[t.name][0]
-            u = uniforms[offset : offset + count] if count else None
-            _put(out, t.field, _apply(t, out[t.field], u, owned))
+            if count:
+                _put(out, t.field, _apply(t, out[t.field], uniforms[offset : offset + count], owned))
+            else:
+                _put(out, t.field, _one(t, out[t.field], owned, out))
             (owned.add if t.name in _FRESH else owned.discard)(t.field)
         return out
 
@@ -207,9 +274,9 @@ class RecordTransform:
                 owned.add(t.field)
             elif count:
                 rows = [fn(value[i], u[i, offset : offset + count], **t.kwargs) for i in range(len(ids))]
-                _put(out, t.field, np.stack(rows))
+                _put(out, t.field, _stack(rows))
                 owned.add(t.field)
             else:
-                _put(out, t.field, _apply(t, value, None, owned))
+                _put(out, t.field, _apply(t, value, None, owned, _kwargs(t, out)))
                 (owned.add if t.name in _FRESH else owned.discard)(t.field)
         return out

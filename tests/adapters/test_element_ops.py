@@ -180,3 +180,104 @@ def test_tfdata_crop_boxes_follow_random_resized_crop_sampling():
         sampled = (area >= SCALE[0] - 0.02) & (area <= SCALE[1]) & (aspect >= RATIO[0] * 0.9) & (aspect <= RATIO[1] * 1.1)
         assert sampled.mean() > 0.95
         assert len(set(zip(top, left, h, w))) > 400
+
+
+_NEW = [("XFMR-1", "small"), ("CV-4", "small"), ("CV-2", "small"), ("MM-2", "small"), ("MM-2", "small-logmel")]
+
+
+@pytest.fixture(scope="module")
+def generated():
+    cache = {}
+
+    def get(scenario_id, variant_name):
+        if (scenario_id, variant_name) not in cache:
+            scenario = get_scenario(scenario_id)
+            variant = scenario.variant(variant_name)
+            cache[scenario_id, variant_name] = scenario, variant, scenario.generate(variant, 0)
+        return cache[scenario_id, variant_name]
+
+    return get
+
+
+@pytest.mark.parametrize("scenario_id, variant_name", _NEW)
+def test_media_batches_are_their_records_and_pass_the_scenario_check(generated, scenario_id, variant_name):
+    """The batch forms equal the per-record ops row for row, the scenario's own (row-exact)
+    check passes on the stored inputs, and another epoch draws other parameters."""
+    scenario, variant, data = generated(scenario_id, variant_name)
+    ids = np.random.default_rng(1).permutation(variant.num_records)[: variant.batch_size]
+    batch = {k: v[ids] for k, v in data.items()}
+    transform = RecordTransform(scenario.transforms(variant), seed=7)
+    assert transform.stochastic
+    out = transform.batch(batch, ids, epoch=1)
+    assert set(out) == {f.name for f in scenario.output_fields(variant)}
+    u = transform.uniforms(1, ids)
+    for i in (0, 5, len(ids) - 1):
+        one = transform({k: v[i] for k, v in batch.items()}, u[i])
+        assert set(one) == set(out)
+        for k in out:
+            assert one[k].dtype == out[k].dtype, k
+            np.testing.assert_allclose(one[k], out[k][i], rtol=1e-6, atol=1e-6, err_msg=k)
+    assert scenario.check_batch(variant, out, data) is None
+    other = transform.batch(batch, ids, epoch=2)
+    assert scenario.check_batch(variant, other, data) is None
+    moved = [k for k in out if out[k].dtype.kind == "f" and not np.array_equal(out[k], other[k])]
+    assert moved, "epoch 2 drew the same parameters as epoch 1"
+
+
+def test_window_origins_cover_their_range_and_the_offset_is_reported(generated):
+    scenario, variant, data = generated("MM-2", "small")
+    transform = RecordTransform(scenario.transforms(variant)[:1], seed=0)  # random_window alone
+    ids = np.arange(512)
+    out = transform.batch({k: v[ids] for k, v in data.items()}, ids, epoch=0)
+    offsets, span = out["audio_offset"], variant.param("clip") - variant.param("window")
+    assert out["audio_offset"].dtype == np.int32 and offsets.min() >= 0 and offsets.max() <= span
+    assert offsets.min() < span * 0.05 and offsets.max() > span * 0.95
+    for i in (0, 100):
+        np.testing.assert_array_equal(out["audio"][i], data["audio"][i, offsets[i] : offsets[i] + variant.param("window")])
+
+
+def test_multi_scale_resize_matches_the_reference_bit_for_bit(generated):
+    scenario, variant, data = generated("CV-4", "small")
+    resize = scenario.transforms(variant)[:1]
+    batch = {k: v[:8] for k, v in data.items()}
+    got = RecordTransform(resize, seed=0).batch(batch, np.arange(8), epoch=0)
+    want = apply_transforms(batch, resize, None)
+    for k in want:
+        assert got[k].dtype == want[k].dtype
+        np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_draws_are_torch_ops_draws(generated):
+    """The same seed, epoch and record give the same window (and values) as the torch peer."""
+    torch = pytest.importorskip("torch")
+    from adapters import torch_ops
+
+    scenario, variant, data = generated("CV-2", "small")
+    ids = np.arange(40, 56)
+    batch = {k: v[ids] for k, v in data.items()}
+    ours = RecordTransform(scenario.transforms(variant), seed=11).batch(batch, ids, epoch=3)
+    theirs = torch_ops.apply(scenario.transforms(variant), {k: torch.from_numpy(v) for k, v in batch.items()}, 11, 3, ids)
+    np.testing.assert_allclose(ours["volume"], theirs["volume"].numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_mm1_caption_ops_read_the_length_field_per_record_and_per_batch(generated):
+    """MM-1's ops (the scenario still needs a peer with the ``variable_length`` capability):
+    the batch equals the reference exactly, each record equals its row, and the check passes."""
+    scenario, variant, data = generated("MM-1", "small")
+    ids = np.arange(200, 200 + variant.batch_size)
+    batch = {k: v[ids] for k, v in data.items()}
+    transform = RecordTransform(scenario.transforms(variant), seed=0)
+    assert not transform.stochastic
+    out = transform.batch(batch, ids, epoch=0)
+    want = apply_transforms(batch, scenario.transforms(variant), None)
+    assert set(out) == set(want)
+    for k in want:
+        assert out[k].dtype == want[k].dtype, k
+        np.testing.assert_array_equal(out[k], want[k], err_msg=k)
+    lengths = batch["caption_length"]
+    for i in (int(np.argmin(lengths)), int(np.argmax(lengths))):  # a short caption and a truncated one
+        one = transform({k: v[i] for k, v in batch.items()}, None)
+        for k in want:
+            np.testing.assert_array_equal(one[k], want[k][i], err_msg=k)
+    assert lengths.max() > variant.param("caption_len") and out["caption_mask"].sum() == np.minimum(lengths, variant.param("caption_len")).sum()
+    assert scenario.check_batch(variant, out, data) is None
