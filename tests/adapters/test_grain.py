@@ -1,9 +1,14 @@
 """Grain ('grain'): the scenarios beyond the common ones (tests/adapters/test_peers.py): device
 meshes (DIST-1 on one device, DIST-2 in a child with 8 forced devices), checkpoint/resume
 through Grain's own iterator state (PR-1), and the element ops only the peers' NumPy module
-gives it (TAB-2's log1p and hashing, PC-4's per-record random_apply)."""
+gives it (TAB-2's log1p and hashing, PC-4's per-record random_apply); the pipeline shapes of
+adapters.grain_pipeline: IO-3 (MapDataset.mix), CV-3 (MixUp/CutMix as a batch-level map), PC-3
+(RebatchIterDataset) and PC-2 (one transform path per view)."""
 
+import itertools
 import json
+
+import numpy as np
 
 import pytest
 
@@ -28,6 +33,33 @@ def adapter():
 @pytest.mark.parametrize("scenario_id", ["TAB-2", "PC-4"])
 def test_numpy_element_op_scenarios_are_conformant(adapter, root, scenario_id):
     conformant(adapter, job_for(scenario_id, "small", root))
+
+
+@pytest.mark.parametrize(("scenario_id", "variant"), [
+    ("IO-3", "small"), ("CV-3", "small"), ("CV-3", "small-cutmix"), ("PC-3", "small"), ("PC-2", "small")])
+def test_pipeline_shape_scenarios_are_conformant(adapter, root, scenario_id, variant):
+    conformant(adapter, job_for(scenario_id, variant, root))
+
+
+def test_io3_mixes_each_source_without_repeats_within_its_epoch(adapter, root):
+    """Grain's mix keeps each batch's share at the weights; each source's rows are a permutation
+    of it before any repeats (its own epoch)."""
+    job = job_for("IO-3", "small", root, delivery="host")
+    batches = list(itertools.islice(adapter.open(job), 40))
+    source = np.concatenate([np.asarray(b["source"]) for b in batches])
+    index = np.concatenate([np.asarray(b["index"]) for b in batches])
+    assert abs(source.mean() - 0.3) < 0.01
+    count_b = job.variant.num_records // 2
+    seen_b = index[source == 1][:count_b]
+    assert len(np.unique(seen_b)) == len(seen_b)
+    assert not np.array_equal(seen_b[:50], np.arange(50))  # shuffled, not stored order
+
+
+def test_pc3_batches_cross_source_batch_boundaries(adapter, root):
+    job = job_for("PC-3", "small", root, delivery="host")
+    batches = list(itertools.islice(adapter.open(job), 3))
+    index = np.concatenate([np.asarray(b["index"]) for b in batches])
+    assert [len(b["x"]) for b in batches] == [96] * 3 and np.array_equal(index, np.arange(288))
 
 
 def test_dist1_one_device_variant_is_conformant(adapter, root):
