@@ -25,6 +25,8 @@ PR-1 saves Grain's own iterator state (``get_state``, JSON) and restores a fresh
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -62,18 +64,26 @@ _STATE_FILE = "grain_iterator_state.json"
 
 class GrainAdapter(LibraryAdapter):
     name = library = "grain"
-    ops = frozenset(OPS) | gp.BATCH_LEVEL  # MixUp/CutMix: gp.BatchMix
+    ops = frozenset(OPS) | gp.BATCH_LEVEL | {"box_blur"}  # MixUp/CutMix: gp.BatchMix; box_blur: gp.CachedTransform
     backends = frozenset({"npy", "memory", "array_record", "parquet"})
-    capabilities = SHARDED_CAPABILITIES | {"checkpoint", "mixing", "batch_mixing", "rebatching", "parallel_views"}
+    capabilities = SHARDED_CAPABILITIES | {"checkpoint", "mixing", "batch_mixing", "rebatching", "parallel_views", "caching"}
 
     def supports(self, scenario, variant):
         if "multi_process" in scenario.capabilities:  # process shards as global arrays: _global_batch
             missing = [t.name for t in scenario.transforms(variant) if t.name not in self.ops]
             return f"no {self.ops_kind} for {missing}" if missing else None
+        if "cache" not in dict(variant.params) and any(t.name == "box_blur" for t in scenario.transforms(variant)):
+            return "box_blur runs only in IO-4's cached batch step (adapters.grain_pipeline.CachedTransform)"
         return super().supports(scenario, variant)
 
     def prepare(self, job: Job) -> None:
         _formats.prepare_backend(job)
+
+    def _scratch(self) -> str:
+        """A fresh folder for one job's disk cache (IO-4), under this adapter's scratch root."""
+        if self.__dict__.get("_scratch_root") is None:
+            self._scratch_root = tempfile.mkdtemp(prefix="grain-cache-")
+        return tempfile.mkdtemp(dir=self._scratch_root)
 
     def _start(self, job: Job):
         """The iterator of the job's pipeline and its initial state (workers start lazily)."""
@@ -88,7 +98,7 @@ class GrainAdapter(LibraryAdapter):
             batches, stochastic = gp.mixed_sources(job), False
         else:
             records = _formats.records(job, grain.sources.ArrayRecordDataSource)
-            transform = gp.per_record_transform(job)
+            transform = gp.CachedTransform(job, self._scratch()) if "cache" in params else gp.per_record_transform(job)
             mixing = gp.BatchMix(job) if any(t.name in gp.BATCH_LEVEL for t in job.scenario.transforms(variant)) else None
             shard = grain.sharding.ShardByJaxProcess(drop_remainder=True) if multi_process else None
             work = gp._Batch(records, transform, job, shard, keyed=mixing is not None)
@@ -128,3 +138,5 @@ class GrainAdapter(LibraryAdapter):
         for iterator in live + self.__dict__.pop("_resumed", []):
             iterator.close()  # stops the worker processes
         super().close()
+        if self.__dict__.get("_scratch_root") is not None:
+            shutil.rmtree(self.__dict__.pop("_scratch_root"), ignore_errors=True)

@@ -9,6 +9,10 @@ scenarios' shapes in Grain terms, all picklable (``mp_prefetch`` workers rebuild
 - PC-2's views: the transforms once per view with the view's seed (``Views``), stacked on axis 1;
 - PC-3: ``source_batch``-row batches in stored order, regrouped by Grain's own
   ``grain.experimental.RebatchIterDataset`` (in the adapter);
+- IO-4: the deterministic transforms computed once per record, the first time a batch reads it,
+  and kept (``CachedTransform``: RAM or a memory-mapped ``.npy``) for the epochs after; Grain's
+  own ``CacheIterDataset`` replays the first epoch's batches in the same order, which would drop
+  the per-epoch shuffle, so the cache sits in the batch step;
 - IO-3: ``grain.MapDataset.mix`` of one dataset of ``(source, id)`` per source (each endless,
   a fresh seeded permutation per pass), with the scenario's weights, then ``.batch`` and one
   gather per source (``MixedGather``).
@@ -20,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from adapters._element_ops import RecordTransform
+from adapters._element_ops import OPS, RecordTransform
 from adapters._records import epoch_order
 from adapters.base import Job
 
@@ -57,6 +61,50 @@ class Views:
     def batch(self, batch, ids, epoch) -> dict[str, Any]:
         outs = [p.batch(batch, ids, epoch) for p in self.paths]
         return {k: np.stack([o[k] for o in outs], 1) if k in self.changed else outs[0][k] for k in outs[0]}
+
+
+class CachedTransform:
+    """IO-4: a batch's rows from the cache, the ones not yet in it computed (whole-batch: the
+    box blur by ``scenarios.reference.filters``, the NumPy element ops) and stored; ``cache``
+    ``memory`` keeps them in RAM, ``disk`` in memory-mapped ``.npy`` files in ``folder``. Lives in
+    the adapter's process (deterministic work: no workers)."""
+
+    stochastic = False
+
+    def __init__(self, job: Job, folder):
+        self.transforms = job.scenario.transforms(job.variant)
+        self.disk, self.folder = job.variant.param("cache") == "disk", folder
+        self.fields = {t.field for t in self.transforms}
+        self.filled = np.zeros(job.variant.num_records, bool)
+        self.store: dict[str, np.ndarray] = {}
+
+    def _compute(self, batch) -> dict[str, np.ndarray]:
+        from scenarios.reference import filters
+
+        out = dict(batch)
+        for t in self.transforms:
+            if t.name == "box_blur":
+                out[t.field] = filters.box_blur(out[t.field], t.kwargs["iterations"])
+            else:
+                out[t.field] = OPS[t.name][1](out[t.field], None, **t.kwargs)
+        return out
+
+    def _allocate(self, field: str, rows: np.ndarray) -> np.ndarray:
+        shape = (len(self.filled), *rows.shape[1:])
+        if self.disk:
+            return np.lib.format.open_memmap(f"{self.folder}/{field}.npy", mode="w+", dtype=rows.dtype, shape=shape)
+        return np.empty(shape, rows.dtype)
+
+    def batch(self, batch, ids, epoch) -> dict[str, np.ndarray]:
+        missing = ~self.filled[ids]
+        if missing.any():
+            fresh = self._compute({k: v[missing] for k, v in batch.items()})
+            for k in self.fields:
+                if k not in self.store:
+                    self.store[k] = self._allocate(k, fresh[k])
+                self.store[k][ids[missing]] = fresh[k]
+            self.filled[ids[missing]] = True
+        return {**batch, **{k: self.store[k][ids] for k in self.fields}}
 
 
 def per_record_transform(job: Job):

@@ -36,7 +36,8 @@ def test_numpy_element_op_scenarios_are_conformant(adapter, root, scenario_id):
 
 
 @pytest.mark.parametrize(("scenario_id", "variant"), [
-    ("IO-3", "small"), ("CV-3", "small"), ("CV-3", "small-cutmix"), ("PC-3", "small"), ("PC-2", "small")])
+    ("IO-3", "small"), ("CV-3", "small"), ("CV-3", "small-cutmix"), ("PC-3", "small"), ("PC-2", "small"),
+    ("IO-4", "small"), ("IO-4", "small-disk")])
 def test_pipeline_shape_scenarios_are_conformant(adapter, root, scenario_id, variant):
     conformant(adapter, job_for(scenario_id, variant, root))
 
@@ -60,6 +61,30 @@ def test_pc3_batches_cross_source_batch_boundaries(adapter, root):
     batches = list(itertools.islice(adapter.open(job), 3))
     index = np.concatenate([np.asarray(b["index"]) for b in batches])
     assert [len(b["x"]) for b in batches] == [96] * 3 and np.array_equal(index, np.arange(288))
+
+
+@pytest.mark.parametrize("variant", ["small", "small-disk"])
+def test_io4_computes_each_record_once_and_reuses_it(root, tmp_path, variant):
+    """IO-4's cache: a record's transform runs the first time a batch reads it, never again; the
+    later batches show what the store holds (RAM, or a memory-mapped .npy for ``disk``)."""
+    from adapters import grain_pipeline as gp
+    from adapters._records import NpyRecords
+
+    job = job_for("IO-4", variant, root, delivery="host")
+    cache, records = gp.CachedTransform(job, tmp_path), NpyRecords(job.data)
+    computed = []
+    compute = cache._compute
+    cache._compute = lambda batch: computed.append(len(batch["index"])) or compute(batch)
+    ids = np.arange(0, 128)
+    first = cache.batch(records.gather(ids), ids, 0)
+    overlapping = np.arange(64, 192)
+    cache.batch(records.gather(overlapping), overlapping, 1)
+    assert computed == [128, 64]  # only the 64 records not yet cached
+    cache.store["image"][:8] = -7.0
+    again = cache.batch(records.gather(ids), ids, 2)
+    assert computed == [128, 64] and np.all(again["image"][:8] == -7.0)
+    assert np.array_equal(again["image"][8:], first["image"][8:])
+    assert (tmp_path / "image.npy").exists() == (variant == "small-disk")
 
 
 def test_dist1_one_device_variant_is_conformant(adapter, root):
