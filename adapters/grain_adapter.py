@@ -13,7 +13,11 @@ through ``grain.sources.ArrayRecordDataSource`` (one batched ``__getitems__``); 
 through a random-access source over pyarrow row groups (Grain's own ``ParquetIterDataset``
 only streams, so it cannot serve a global shuffle). Across JAX processes (DIST-3) each process
 reads its ``ShardByJaxProcess`` shard and its rows become global arrays
-(``jax.make_array_from_process_local_data``).
+(``jax.make_array_from_process_local_data``). The scenarios' pipeline shapes
+(``adapters.grain_pipeline``): IO-3 is ``grain.MapDataset.mix`` of the sources with the
+scenario's weights, then ``.batch``; CV-3's MixUp/CutMix a batch-level ``.map`` after the batch
+step; PC-3 Grain's ``grain.experimental.RebatchIterDataset``; PC-2 one transform path per view;
+IO-4 a per-record cache of the deterministic transforms inside the batch step.
 
 Delivery: Grain's own ``grain.experimental.device_put`` ends the pipeline (a thread that
 prefetches host batches, ``jax.device_put`` onto the job's device or mesh sharding, DIST-1/2, a
@@ -98,10 +102,10 @@ class GrainAdapter(LibraryAdapter):
             batches, stochastic = gp.mixed_sources(job), False
         else:
             records = _formats.records(job, grain.sources.ArrayRecordDataSource)
-            transform = gp.CachedTransform(job, self._scratch()) if "cache" in params else gp.per_record_transform(job)
+            transform = gp.CachedTransform(job, self._scratch() if params.get("cache") == "disk" else None) if "cache" in params else gp.per_record_transform(job)
             mixing = gp.BatchMix(job) if any(t.name in gp.BATCH_LEVEL for t in job.scenario.transforms(variant)) else None
             shard = grain.sharding.ShardByJaxProcess(drop_remainder=True) if multi_process else None
-            work = gp._Batch(records, transform, job, shard, keyed=mixing is not None)
+            work = gp.BatchStep(records, transform, job, shard, keyed=mixing is not None)
             batches = grain.MapDataset.range(work.batches_per_epoch).repeat().map_with_index(work)
             if mixing is not None:  # CV-3: MixUp/CutMix after batching, a batch-level map
                 batches = batches.map(mixing)

@@ -1,7 +1,7 @@
 """The Grain adapter's pipeline steps (``adapters.grain_adapter``): the batch sampler step, the
 scenarios' shapes in Grain terms, all picklable (``mp_prefetch`` workers rebuild them).
 
-- a batch is built by ``_Batch`` (``map_with_index`` over batch numbers): ids from the epoch's
+- a batch is built by ``BatchStep`` (``map_with_index`` over batch numbers): ids from the epoch's
   permutation, one gather, the per-record transforms (``RecordTransform``);
 - CV-3's MixUp/CutMix run after batching, as a batch-level ``.map`` (``BatchMix``), with the
   draws torch's ops make (``default_rng([step_seed(seed, step), epoch, first id])``, one
@@ -15,7 +15,8 @@ scenarios' shapes in Grain terms, all picklable (``mp_prefetch`` workers rebuild
   the per-epoch shuffle, so the cache sits in the batch step;
 - IO-3: ``grain.MapDataset.mix`` of one dataset of ``(source, id)`` per source (each endless,
   a fresh seeded permutation per pass), with the scenario's weights, then ``.batch`` and one
-  gather per source (``MixedGather``).
+  gather per source (``MixedGather``). Grain's mix places the sources deterministically by
+  their weights (each batch's share of ``b`` is 0.3 to within a row), not a draw per row.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def per_record_transform(job: Job):
     return RecordTransform(head, job.seed) if views is None else Views(head, job.seed, views)
 
 
-class _Batch:
+class BatchStep:
     """``(index, _) -> batch`` number ``index`` of the endless stream; picklable (spawned workers
     rebuild it). Each process draws an epoch's permutation once, when it first needs it.
     ``keyed``: ``(epoch, ids, batch)``, for a batch-level step after it (``BatchMix``)."""
@@ -145,7 +146,7 @@ class _Batch:
 class BatchMix:
     """CV-3's MixUp or CutMix on a whole batch, the step after batching: each row mixed with the
     previous one (cyclically), one ``λ ~ Beta(α, α)`` per row, labels one-hot and mixed with the
-    kept share (``scenarios.reference.mixing``). Takes ``_Batch``'s ``(epoch, ids, batch)``."""
+    kept share (``scenarios.reference.mixing``). Takes ``BatchStep``'s ``(epoch, ids, batch)``."""
 
     def __init__(self, job: Job):
         transforms = job.scenario.transforms(job.variant)
