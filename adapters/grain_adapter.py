@@ -13,7 +13,11 @@ through ``grain.sources.ArrayRecordDataSource`` (one batched ``__getitems__``); 
 through a random-access source over pyarrow row groups (Grain's own ``ParquetIterDataset``
 only streams, so it cannot serve a global shuffle). Across JAX processes (DIST-3) each process
 reads its ``ShardByJaxProcess`` shard and its rows become global arrays
-(``jax.make_array_from_process_local_data``).
+(``jax.make_array_from_process_local_data``). The scenarios' pipeline shapes
+(``adapters.grain_pipeline``): IO-3 is ``grain.MapDataset.mix`` of the sources with the
+scenario's weights, then ``.batch``; CV-3's MixUp/CutMix a batch-level ``.map`` after the batch
+step; PC-3 Grain's ``grain.experimental.RebatchIterDataset``; PC-2 one transform path per view;
+IO-4 a per-record cache of the deterministic transforms inside the batch step.
 
 Delivery: Grain's own ``grain.experimental.device_put`` ends the pipeline (a thread that
 prefetches host batches, ``jax.device_put`` onto the job's device or mesh sharding, DIST-1/2, a
@@ -25,40 +29,18 @@ PR-1 saves Grain's own iterator state (``get_state``, JSON) and restores a fresh
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from adapters import _formats
-from adapters._element_ops import OPS, RecordTransform
+from adapters import grain_pipeline as gp
+from adapters._element_ops import OPS
 from adapters._peer_state import SHARDED_CAPABILITIES
-from adapters._records import NpyRecords, epoch_order
 from adapters.base import Job, LibraryAdapter
-
-
-class _Batch:
-    """``(index, _) -> batch`` number ``index`` of the endless stream; picklable (spawned workers
-    rebuild it). Each process draws an epoch's permutation once, when it first needs it."""
-
-    def __init__(self, records: NpyRecords, transform: RecordTransform, job: Job, shard=None):
-        variant = job.variant
-        self.records, self.transform = records, transform
-        self.num_records, self.seed, self.shuffle = variant.num_records, job.seed, job.shuffle
-        # A process's shard (DIST-3): every shard_count-th record of the epoch's order,
-        # Grain's ``ds[shard_index::shard_count]``, in batches of its share of the global batch.
-        self.shard = (0, 1) if shard is None else (shard.shard_index, shard.shard_count)
-        self.batch_size = variant.batch_size // self.shard[1]
-        self.batches_per_epoch = variant.num_records // self.shard[1] // self.batch_size
-        self._order: tuple[int, np.ndarray] | None = None
-
-    def __call__(self, index: int, _) -> dict[str, Any]:
-        epoch, position = divmod(index, self.batches_per_epoch)
-        if self._order is None or self._order[0] != epoch:
-            order = epoch_order(self.num_records, self.seed, epoch, self.shuffle)
-            self._order = (epoch, order[self.shard[0]::self.shard[1]])
-        ids = self._order[1][position * self.batch_size : (position + 1) * self.batch_size]
-        return self.transform.batch(self.records.gather(ids), ids, epoch)
 
 
 def _rewound(iterator, start) -> Iterator[dict[str, Any]]:
@@ -86,18 +68,26 @@ _STATE_FILE = "grain_iterator_state.json"
 
 class GrainAdapter(LibraryAdapter):
     name = library = "grain"
-    ops = OPS
+    ops = frozenset(OPS) | gp.BATCH_LEVEL | {"box_blur"}  # MixUp/CutMix: gp.BatchMix; box_blur: gp.CachedTransform
     backends = frozenset({"npy", "memory", "array_record", "parquet"})
-    capabilities = SHARDED_CAPABILITIES | {"checkpoint"}
+    capabilities = SHARDED_CAPABILITIES | {"checkpoint", "mixing", "batch_mixing", "rebatching", "parallel_views", "caching"}
 
     def supports(self, scenario, variant):
         if "multi_process" in scenario.capabilities:  # process shards as global arrays: _global_batch
             missing = [t.name for t in scenario.transforms(variant) if t.name not in self.ops]
             return f"no {self.ops_kind} for {missing}" if missing else None
+        if "cache" not in dict(variant.params) and any(t.name == "box_blur" for t in scenario.transforms(variant)):
+            return "box_blur runs only in IO-4's cached batch step (adapters.grain_pipeline.CachedTransform)"
         return super().supports(scenario, variant)
 
     def prepare(self, job: Job) -> None:
         _formats.prepare_backend(job)
+
+    def _scratch(self) -> str:
+        """A fresh folder for one job's disk cache (IO-4), under this adapter's scratch root."""
+        if self.__dict__.get("_scratch_root") is None:
+            self._scratch_root = tempfile.mkdtemp(prefix="grain-cache-")
+        return tempfile.mkdtemp(dir=self._scratch_root)
 
     def _start(self, job: Job):
         """The iterator of the job's pipeline and its initial state (workers start lazily)."""
@@ -106,14 +96,25 @@ class GrainAdapter(LibraryAdapter):
 
         flags.FLAGS.mark_as_parsed()  # Grain's workers read absl flags; we are not an absl app
         variant = job.variant
-        records = _formats.records(job, grain.sources.ArrayRecordDataSource)
-        transform = RecordTransform(job.scenario.transforms(variant), job.seed)
-        multi_process = "processes" in dict(variant.params)
-        work = _Batch(records, transform, job, grain.sharding.ShardByJaxProcess(drop_remainder=True) if multi_process else None)
-        batches = grain.MapDataset.range(work.batches_per_epoch).repeat()
-        dataset = batches.map_with_index(work).to_iter_dataset(grain.ReadOptions(num_threads=0))
-        if transform.stochastic and job.cpu_budget > 1:
+        params = dict(variant.params)
+        multi_process = "processes" in params
+        if "weights" in params:  # IO-3: Grain's mix of the sources
+            batches, stochastic = gp.mixed_sources(job), False
+        else:
+            records = _formats.records(job, grain.sources.ArrayRecordDataSource)
+            transform = gp.CachedTransform(job, self._scratch() if params.get("cache") == "disk" else None) if "cache" in params else gp.per_record_transform(job)
+            mixing = gp.BatchMix(job) if any(t.name in gp.BATCH_LEVEL for t in job.scenario.transforms(variant)) else None
+            shard = grain.sharding.ShardByJaxProcess(drop_remainder=True) if multi_process else None
+            work = gp.BatchStep(records, transform, job, shard, keyed=mixing is not None)
+            batches = grain.MapDataset.range(work.batches_per_epoch).repeat().map_with_index(work)
+            if mixing is not None:  # CV-3: MixUp/CutMix after batching, a batch-level map
+                batches = batches.map(mixing)
+            stochastic = transform.stochastic or mixing is not None
+        dataset = batches.to_iter_dataset(grain.ReadOptions(num_threads=0))
+        if stochastic and job.cpu_budget > 1:
             dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=job.cpu_budget))
+        if "source_batch" in params:  # PC-3: Grain's own rebatching across batch boundaries
+            dataset = grain.experimental.RebatchIterDataset(dataset, variant.batch_size, drop_remainder=True)
         if multi_process:  # already global device arrays
             dataset = dataset.map(_global_batch(job))
         elif job.on_device:
@@ -141,3 +142,5 @@ class GrainAdapter(LibraryAdapter):
         for iterator in live + self.__dict__.pop("_resumed", []):
             iterator.close()  # stops the worker processes
         super().close()
+        if self.__dict__.get("_scratch_root") is not None:
+            shutil.rmtree(self.__dict__.pop("_scratch_root"), ignore_errors=True)
