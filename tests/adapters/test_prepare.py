@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from adapters._delivery import deliver
 from adapters.base import Adapter
 from bench.cli import main
 from bench.profile import load_profile
 from bench.runner import run_profile
 from bench.store import load_records
+from tests.bench.plugins import reference_batch
 
 PREPARE_S = 0.6
 
 
 class SlowPrepareAdapter(Adapter):
-    """Conformant zero batches; ``prepare`` sleeps (a stand-in for a format conversion)."""
+    """Conformant batches (the NumPy baseline's first); ``prepare`` sleeps (a stand-in for a format conversion)."""
 
     name = "slow-prepare"
 
@@ -33,9 +32,7 @@ class SlowPrepareAdapter(Adapter):
 
     def open(self, job):
         assert self.prepared == 1, "prepare() must run exactly once, before open()"
-        v = job.variant
-        crop = v.param("crop_size")
-        batch = {"image": np.zeros((v.batch_size, crop, crop, 3), np.float32), "label": np.zeros(v.batch_size, np.int32)}
+        batch = reference_batch(job)
         return deliver(iter(lambda: batch, None), job)
 
 

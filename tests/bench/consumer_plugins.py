@@ -8,10 +8,9 @@ import queue
 import threading
 import time
 
-import numpy as np
 
 from adapters.base import Adapter
-from tests.bench.plugins import as_delivered
+from tests.bench.plugins import as_delivered, reference_batch
 
 
 def _produce(out: queue.Queue, stop: threading.Event, batch: dict, period_s: float) -> None:
@@ -35,10 +34,8 @@ class PrefetchingAdapter(Adapter):
         return "test"
 
     def open(self, job):
-        v = job.variant
-        tokens = np.zeros((v.batch_size, v.param("seq_len")), np.int32)
         out, stop = queue.Queue(maxsize=2), threading.Event()
-        threading.Thread(target=_produce, args=(out, stop, as_delivered({"inputs": tokens, "targets": tokens}, job),
+        threading.Thread(target=_produce, args=(out, stop, as_delivered(reference_batch(job), job),
                                                 self.period_s), daemon=True).start()
         try:
             while True:

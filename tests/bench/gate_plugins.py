@@ -10,10 +10,9 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 
 from adapters.base import Adapter
-from tests.bench.plugins import as_delivered
+from tests.bench.plugins import as_delivered, reference_batch
 
 SLOWDOWN_ENV = "DATARAX_TEST_SLOWDOWN"
 
@@ -21,14 +20,6 @@ SLOWDOWN_ENV = "DATARAX_TEST_SLOWDOWN"
 def slowdown() -> float:
     """The factor time per batch is multiplied by (1.25 = 25 % slower)."""
     return float(os.environ.get(SLOWDOWN_ENV, "1"))
-
-
-def _zeros(job) -> dict[str, np.ndarray]:
-    variant = job.variant
-    return {
-        f.name: np.zeros((variant.batch_size, *f.shape), f.dtype)
-        for f in job.scenario.output_fields(variant)
-    }
 
 
 class SteadySleep(Adapter):
@@ -44,7 +35,7 @@ class SteadySleep(Adapter):
         return self.delay_s
 
     def open(self, job):
-        batch, delay = as_delivered(_zeros(job), job), self._delay()
+        batch, delay = as_delivered(reference_batch(job), job), self._delay()
         while True:
             time.sleep(delay)
             yield batch

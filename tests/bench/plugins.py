@@ -1,5 +1,6 @@
 """Adapters that misbehave on purpose, loaded by ``tests.bench.plugins:Class`` paths."""
 
+import dataclasses
 import os
 import time
 
@@ -14,17 +15,24 @@ def as_delivered(batch, job):
     return put(batch, job.sharding()) if job.on_device else batch
 
 
+def reference_batch(job) -> dict[str, np.ndarray]:
+    """The NumPy baseline's first batch of ``job``, on the host: values every check of the
+    scenario accepts, made once, so a fake loader's cost stays its own."""
+    from adapters.numpy_adapter import NumpyAdapter
+
+    iterator = NumpyAdapter().open(dataclasses.replace(job, delivery="host"))
+    try:
+        return {name: np.asarray(leaf) for name, leaf in next(iterator).items()}
+    finally:
+        getattr(iterator, "close", lambda: None)()
+
+
 class _Fake(Adapter):
     def version(self):
         return "test"
 
     def _batch(self, job, delivered=True):
-        v = job.variant
-        crop = v.param("crop_size")
-        batch = {
-            "image": np.zeros((v.batch_size, crop, crop, 3), np.float32),
-            "label": np.zeros(v.batch_size, np.int32),
-        }
+        batch = reference_batch(job)
         return as_delivered(batch, job) if delivered else batch
 
 
