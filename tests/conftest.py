@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import gc
 import os
 import shutil
 import tempfile
@@ -24,17 +23,6 @@ os.environ["DATARAX_BENCH_CACHE"] = os.path.join(_SANDBOX, "bench-cache")
 @pytest.fixture(scope="session")
 def sandbox() -> str:
     return _SANDBOX
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _frozen_heap():
-    """The heap the earlier modules left (the peer libraries' imports: ~600k objects) moved out
-    of the collector's reach: the harness's ``gc.collect`` before each timing window would
-    otherwise walk it, about half a second a call in this one process that imports every loader.
-    Objects created from here on are collected as usual."""
-    gc.collect()
-    gc.freeze()
-    yield
 
 # deeplake aborts the interpreter when imported after TensorFlow (the reverse order works).
 # Peer tests run many loaders in this one process, so import it before any test brings in TF.
