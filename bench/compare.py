@@ -1,14 +1,16 @@
 """Two sets of results compared cell by cell, with statistics that survive a noisy machine.
 
-A cell is ``(scenario, variant, adapter)``. Its samples are the per-repetition elements/s
-(each repetition is a window of N consecutive batches of the warmed-up iterator, so the
-repetitions are the draws; per-batch latencies within one window are not). In *relative* mode each sample is divided by the
-median of the reference adapter's repetitions in the same run, so a uniformly slower machine
-cancels out; the median keeps one hiccup of the reference out of every sample, and the
-bootstrap resamples the reference too, so its uncertainty shows in the interval.
+A cell is ``(scenario, variant, adapter)``. Its samples are its independent processes: each
+process's sustained elements/s (every timed element over the time of every window), one value
+per replicate (``run --replicates K``). The windows of one process are not independent draws:
+they share its memory layout, compiled code and thread placement, and two runs of unchanged
+code differed beyond any within-process test. A cell with one process on either side falls
+back to that process's windows, and the verdict says so. In *relative* mode each sample is
+divided by the median of the reference adapter's samples in the same run, so a uniformly
+slower machine cancels out; the bootstrap resamples the reference too.
 
 Per cell: the ratio of medians B/A (throughput: < 1 is slower) with a bootstrap 95 % CI, a
-two-sided Mann-Whitney U test on the raw samples, and a verdict. A regression needs both
+two-sided Mann-Whitney U test on the samples, and a verdict. A regression needs both
 p < ``p_threshold`` and time per element grown by more than ``min_effect``.
 """
 
@@ -49,6 +51,12 @@ class ResultSet:
     records: dict[CellKey, dict[str, Any]]
     meta: dict[str, Any]
     problems: tuple[str, ...] = ()
+    # The cells run in more than one process: every process's record, in replicate order.
+    replicates: dict[CellKey, tuple[dict[str, Any], ...]] = dataclasses.field(default_factory=dict)
+
+    def processes(self, key: CellKey) -> tuple[dict[str, Any], ...]:
+        """Every process (replicate) recorded for the cell: ``records[key]`` alone unless replicated."""
+        return self.replicates.get(key) or ((self.records[key],) if key in self.records else ())
 
     @property
     def label(self) -> str:
@@ -80,15 +88,19 @@ def load_results(path: str | Path, runs_root: Path = Path("results/runs")) -> Re
     records, problems = load_records(file)
     if not records:
         raise ResultsError(f"{file}: no result records" + (f" ({problems[0]})" if problems else ""))
-    by_key: dict[CellKey, dict[str, Any]] = {}
+    by_replicate: dict[CellKey, dict[int, dict[str, Any]]] = {}
     for r in records:
         key = (r["scenario"], r["variant"], r["adapter"])
-        if key in by_key:
-            problems.append(f"{file}: cell {'/'.join(key)} appears twice; the last record is used")
-        by_key[key] = r
+        replicate = r.get("replicate", 0)
+        if replicate in by_replicate.setdefault(key, {}):
+            problems.append(f"{file}: cell {'/'.join(key)} replicate {replicate} appears twice; the last record is used")
+        by_replicate[key][replicate] = r
+    replicates = {k: tuple(v[i] for i in sorted(v)) for k, v in by_replicate.items()}
+    by_key = {k: v[-1] for k, v in replicates.items()}
+    replicates = {k: v for k, v in replicates.items() if len(v) > 1}
     meta_file = file.parent / "run.json" if file.name == "results.jsonl" else file.with_suffix(".meta.json")
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
-    return ResultSet(file.parent if file.name == "results.jsonl" else file, by_key, meta, tuple(problems))
+    return ResultSet(file.parent if file.name == "results.jsonl" else file, by_key, meta, tuple(problems), replicates)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +137,14 @@ def repetition_throughput(record: dict[str, Any]) -> np.ndarray:
         latencies = (record.get("samples") or {}).get("batch_latency_s") or []
         reps = [record["batch_size"] * len(rep) / sum(rep) for rep in latencies if rep]  # whole windows
     return np.asarray(reps, dtype=float)
+
+
+def cell_samples(records: tuple[dict[str, Any], ...]) -> tuple[np.ndarray, str]:
+    """A cell's samples and their unit: one sustained elements/s per process when there are
+    several processes, else the single process's per-window rates."""
+    if len(records) > 1:
+        return np.asarray([r["metrics"]["elements_per_s"] for r in records], dtype=float), "processes"
+    return repetition_throughput(records[0]), "windows of one process"
 
 
 def min_attainable_p(n_a: int, n_b: int) -> float:
@@ -164,12 +184,13 @@ def bootstrap_ratio_ci(
 
 def judge(
     key: CellKey, a: np.ndarray, b: np.ndarray, config: GateConfig,
-    ref_a: np.ndarray | None = None, ref_b: np.ndarray | None = None,
+    ref_a: np.ndarray | None = None, ref_b: np.ndarray | None = None, unit: str = "processes",
 ) -> Comparison:
-    """The verdict on two sample vectors (higher is better), relative to references if given."""
+    """The verdict on two sample vectors (higher is better), relative to references if given;
+    ``unit`` names what a sample is, for the reason."""
     n = (len(a), len(b))
     if min(n) == 0:
-        return Comparison(key, UNRELIABLE, "no repetition samples", n)
+        return Comparison(key, UNRELIABLE, "no samples", n)
     ci = bootstrap_ratio_ci(a, b, ref_a, ref_b)
     if ref_a is not None and ref_b is not None:
         a, b = a / np.median(ref_a), b / np.median(ref_b)
@@ -178,8 +199,8 @@ def judge(
     floor = min_attainable_p(*n)
     if floor >= config.p_threshold:
         need = min_repetitions(config.p_threshold)
-        reason = (f"{n[0]} vs {n[1]} repetitions cannot reach p < {config.p_threshold:g} "
-                  f"(smallest possible p {floor:.2g}); run >= {need} repetitions per side")
+        reason = (f"{n[0]} vs {n[1]} {unit} cannot reach p < {config.p_threshold:g} "
+                  f"(smallest possible p {floor:.2g}); run >= {need} replicates per side")
         return Comparison(key, UNRELIABLE, reason, **values)
     significant = values["p"] < config.p_threshold
     if significant and 1 / ratio > 1 + config.min_effect:
@@ -188,7 +209,7 @@ def judge(
         verdict = IMPROVEMENT
     else:
         verdict = NO_CHANGE
-    return Comparison(key, verdict, **values)
+    return Comparison(key, verdict, "" if unit == "processes" else f"samples: {unit}", **values)
 
 
 def _incomparable(ra: dict[str, Any], rb: dict[str, Any], mode: str) -> str | None:
@@ -224,12 +245,17 @@ def _not_ok(record: dict[str, Any] | None, side: str) -> str | None:
     return None
 
 
+def _processes_not_ok(rs: ResultSet, key: CellKey, side: str) -> str | None:
+    """Why the cell has no usable samples on this side: absent, or any of its processes not ok."""
+    return next((p for p in map(lambda r: _not_ok(r, side), rs.processes(key) or (None,)) if p), None)
+
+
 def _reference(rs: ResultSet, key: CellKey, config: GateConfig, side: str) -> np.ndarray | str:
     ref_key = (key[0], key[1], config.reference)
-    problem = _not_ok(rs.records.get(ref_key), side)
+    problem = _processes_not_ok(rs, ref_key, side)
     if problem:
         return f"reference {config.reference!r} {problem}"
-    return repetition_throughput(rs.records[ref_key])
+    return cell_samples(rs.processes(ref_key))[0]
 
 
 def compare(
@@ -249,17 +275,24 @@ def compare(
         if problem:
             out.append(Comparison(key, INCOMPARABLE, problem))
             continue
-        problem = _not_ok(rb, "B")
+        problem = _processes_not_ok(a, key, "A")
+        if problem:
+            out.append(Comparison(key, INCOMPARABLE, problem))
+            continue
+        problem = _processes_not_ok(b, key, "B")
         if problem:
             out.append(Comparison(key, FAILED if rb is not None else INCOMPARABLE, problem))
             continue
-        sa, sb = repetition_throughput(ra), repetition_throughput(rb)
+        (sa, unit), (sb, unit_b) = cell_samples(a.processes(key)), cell_samples(b.processes(key))
+        if unit != unit_b:  # never mix the two kinds of sample: both sides fall back to windows
+            sa, sb = repetition_throughput(ra), repetition_throughput(rb)
+            unit = "windows of one process (one side has a single process)"
         if mode == "absolute":
-            out.append(judge(key, sa, sb, config))
+            out.append(judge(key, sa, sb, config, unit=unit))
             continue
         ref_a, ref_b = _reference(a, key, config, "A"), _reference(b, key, config, "B")
         problem = next((r for r in (ref_a, ref_b) if isinstance(r, str)), None)
-        out.append(Comparison(key, INCOMPARABLE, problem) if problem else judge(key, sa, sb, config, ref_a, ref_b))
+        out.append(Comparison(key, INCOMPARABLE, problem) if problem else judge(key, sa, sb, config, ref_a, ref_b, unit))
     return out
 
 

@@ -4,8 +4,9 @@ Outcomes and exit codes: ``pass`` (0); ``regression`` (1): a target cell's p is 
 threshold *and* its time per element grew beyond the effect floor, in the run and in each of
 ``confirm_runs`` fresh re-runs of that cell (:func:`confirm`), or a target cell that ran in
 the baseline fails now; ``undecided`` (3): a target cell has no comparable baseline,
-no reference, or too few repetitions to reach the threshold. Undecided is an error unless
-``allow_missing``, in which case it is reported and passes.
+no reference, too few samples to reach the threshold, or a re-run that could not judge it.
+Undecided is an error unless ``allow_missing``, in which case it is reported and passes. An
+error inside the gate itself exits 2 with its message (the CLI), never 1.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 
 from bench.store import write_text_atomic
 from bench.compare import (
-    FAILED, INCOMPARABLE, NO_CHANGE, REGRESSION, UNRELIABLE, Comparison, ResultSet, compare,
-    load_results, markdown_table,
+    FAILED, IMPROVEMENT, INCOMPARABLE, NO_CHANGE, REGRESSION, UNRELIABLE, CellKey, Comparison, ResultSet,
+    compare, load_results, markdown_table,
 )
 from bench.profile import GateConfig, ProfileError, load_profile
 from bench.store import write_json_atomic
@@ -105,9 +106,10 @@ def run_gate(
 def confirm(report: GateReport, output_root: Path, runs: int | None = None) -> GateReport:
     """Re-runs each suspected regression's cell (and its reference) ``runs`` times.
 
-    A regression stands only if every re-run flags it too; otherwise the cell becomes
-    "no change" with a reason naming the re-runs. Re-runs use the run's stored profile and
-    land in ``output_root``.
+    A regression stands only if every re-run flags it too; a re-run that could not judge the
+    cell (it failed, or its reference did) makes the cell unreliable, hence the gate
+    undecided, never a pass; otherwise the cell becomes "no change" with a reason naming the
+    re-runs. Re-runs use the run's stored profile and land in ``output_root``.
     """
     from bench.profile import CellSelection, profile_from_dict
     from bench.runner import run_profile
@@ -124,14 +126,22 @@ def confirm(report: GateReport, output_root: Path, runs: int | None = None) -> G
     )
     reruns = [load_results(run_profile(profile, output_root)) for _ in range(runs)]
     flagged = {s.key: [] for s in suspects}
+    unjudged: dict[CellKey, list[str]] = {s.key: [] for s in suspects}
     for rerun in reruns:
-        for again in compare(report.baseline, rerun, c, adapters=adapters):
-            if again.key in flagged and again.verdict == REGRESSION:
-                flagged[again.key].append(rerun.label)
+        judged = {again.key: again for again in compare(report.baseline, rerun, c, adapters=adapters)}
+        for key in flagged:
+            again = judged.get(key)
+            if again is not None and again.verdict == REGRESSION:
+                flagged[key].append(rerun.label)
+            elif again is None or again.verdict not in (NO_CHANGE, IMPROVEMENT):
+                unjudged[key].append(f"{rerun.label}: " + (again.reason if again else "the cell is missing"))
     names = ", ".join(r.label for r in reruns)
     comparisons = []
     for cmp in report.comparisons:
-        if cmp.key in flagged:
+        if cmp.key in unjudged and unjudged[cmp.key]:
+            cmp = dataclasses.replace(cmp, verdict=UNRELIABLE, reason="flagged, then a re-run could not judge it: "
+                                      + "; ".join(unjudged[cmp.key]))
+        elif cmp.key in flagged:
             hits = len(flagged[cmp.key])
             cmp = (dataclasses.replace(cmp, reason=f"confirmed by {hits} re-run(s)") if hits == runs else
                    dataclasses.replace(cmp, verdict=NO_CHANGE,

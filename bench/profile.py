@@ -70,6 +70,9 @@ class Profile:
     # the cell's mesh), ready; "host", NumPy arrays in host memory (every loader converted the
     # same way, datarax included).
     delivery: str = "device"
+    # Independent processes per cell, the regression gate's unit of replication: the windows
+    # of one process share its layout, JIT and thread placement, so they are not independent.
+    replicates: int = 1
 
     def with_overrides(self, **overrides: Any) -> "Profile":
         kept = {k: v for k, v in overrides.items() if v is not None}
@@ -112,7 +115,7 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 _OPTIONAL: dict[str, tuple[type, ...]] = {
     "memory_limit_mb": (int,), "consumer_step_ms": (int, float), "min_window_s": (int, float),
 }
-_DEFAULTED: dict[str, tuple[type, ...]] = {"delivery": (str,)}  # optional, with the dataclass's default
+_DEFAULTED: dict[str, tuple[type, ...]] = {"delivery": (str,), "replicates": (int,)}  # optional, with the dataclass's default
 
 
 def shipped_profiles() -> list[str]:
@@ -223,7 +226,7 @@ def _validated(profile: Profile, source: str) -> Profile:
         raise ProfileError(f"{source}: backend {profile.backend!r}; valid: {', '.join(_BACKENDS)}")
     if profile.delivery not in DELIVERIES:
         raise ProfileError(f"{source}: delivery {profile.delivery!r}; valid: {', '.join(DELIVERIES)}")
-    for key in ("cpu_budget", "batches", "repetitions"):
+    for key in ("cpu_budget", "batches", "repetitions", "replicates"):
         if getattr(profile, key) < 1:
             raise ProfileError(f"{source}: {key} must be >= 1, got {getattr(profile, key)}")
     if profile.batches < 2:

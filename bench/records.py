@@ -203,6 +203,8 @@ class Record:
     schema_version: int = _field({"const": SCHEMA_VERSION}, default=SCHEMA_VERSION)
     run_id: str = _field(_STR)
     cell_id: str = _field(_STR)
+    replicate: int = _field(_described({"type": "integer", "minimum": 0}, "which of the run's independent processes of this cell (the profile's replicates)"),
+                            default=0, required=False)
     profile: str = _field(_STR)
     scenario: str = _field(_STR)
     variant: str = _field(_STR)

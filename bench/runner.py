@@ -36,10 +36,16 @@ class Cell:
     scenario: str
     variant: str
     adapter: str
+    replicate: int = 0  # which of the profile's independent processes of this cell
 
     @property
     def cell_id(self) -> str:
         return f"{self.scenario}/{self.variant}/{self.adapter}"
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """What identifies one process of a run: the cell and its replicate."""
+        return self.cell_id, self.replicate
 
 
 class Progress(Protocol):
@@ -63,7 +69,8 @@ class RunInUse(RuntimeError):
 
 
 def plan(profile: Profile) -> list[Cell]:
-    """The profile's cells in run order.
+    """The profile's cells in run order: ``replicates`` passes over the matrix, so the
+    processes of one cell are spread over the run instead of sharing one stretch of its time.
 
     Unknown scenario, variant or adapter names raise ``KeyError`` listing the valid ones; a
     ``module:Class`` adapter is imported here, so a bad path fails before any cell runs.
@@ -84,7 +91,7 @@ def plan(profile: Profile) -> list[Cell]:
                 cells.extend(Cell(scenario.id, variant, a) for a in profile.adapters)
         except KeyError as e:
             raise KeyError(f"profile {profile.name!r}: {e.args[0]}") from None
-    return cells
+    return [dataclasses.replace(c, replicate=r) for r in range(profile.replicates) for c in cells]
 
 
 def new_run_id() -> str:
@@ -136,7 +143,7 @@ def resume_run(run_dir: Path, *, cache_root: Path | None = None, progress: Progr
         cells = [Cell(**c) for c in info["cells"]]
         finished = set()
         if (run_dir / RESULTS).is_file():
-            finished = {r["cell_id"] for r in load_records(run_dir / RESULTS)[0]}
+            finished = {(r["cell_id"], r.get("replicate", 0)) for r in load_records(run_dir / RESULTS)[0]}
         info["resumed"].append({"at": _now(), "git_commit": git_commit(), "machine": machine_info()["fingerprint"]})
         write_json_atomic(run_dir / RUN_INFO, info)
         _run_cells(run_dir, info, profile, cells, finished, cache_root, progress or Silent())
@@ -154,7 +161,7 @@ def _locked(run_dir: Path) -> Iterator[None]:
 
 
 def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, trace_cell=None) -> None:
-    todo = [c for c in cells if c.cell_id not in finished]
+    todo = [c for c in cells if c.key not in finished]
     progress.start(run_dir, total=len(cells), done=len(cells) - len(todo))
     cache_root = cache_root or default_cache_root()
     limits = Limits(
@@ -196,7 +203,7 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
             repetitions=profile.repetitions,
             ceilings=ceilings,
         )
-        stem = cell.cell_id.replace("/", "__")
+        stem = cell.cell_id.replace("/", "__") + (f"__r{cell.replicate}" if profile.replicates > 1 else "")
         cell_env = {**env, **scenario.child_env(variant)}  # e.g. DIST-*'s forced device count
         started, start = _now(), time.perf_counter()
         outcome = run_isolated(spec.to_json(), run_dir / "cells", stem, limits, cell_env)
@@ -207,6 +214,7 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
         record = Record(
             run_id=info["run_id"],
             cell_id=cell.cell_id,
+            replicate=cell.replicate,
             profile=profile.name,
             scenario=cell.scenario,
             variant=cell.variant,
@@ -228,7 +236,7 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
             started_at=started,
             wall_s=wall_s,
         )
-        if cell.cell_id == trace_cell:
+        if cell.cell_id == trace_cell and cell.replicate == 0:
             progress.status(f"{cell.cell_id}: tracing")
             record = dataclasses.replace(record, trace=trace.capture_if_ok(
                 outcome, spec.to_json(), run_dir / "traces" / stem, run_dir, cell_env, profile.timeout_s))

@@ -43,6 +43,15 @@ def newest_run(root: Path = Path("results/runs")) -> Path | None:
 
 
 def _gate(args: argparse.Namespace, console: Console) -> int:
+    """Exit 2 with the message on an internal error: 1 means a confirmed regression only."""
+    try:
+        return _judge(args, console)
+    except Exception as e:  # noqa: BLE001 - any failure of the gate itself is not a verdict
+        console.print(f"[red]error inside the gate:[/red] {type(e).__name__}: {e}", markup=True)
+        return EXIT_BAD_INPUT
+
+
+def _judge(args: argparse.Namespace, console: Console) -> int:
     from bench.baseline import resolve_baseline
     from bench.compare import ResultsError, load_results, rich_table
     from bench.gate import confirm, gate_config, render_markdown, run_gate, write_verdict

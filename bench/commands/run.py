@@ -15,7 +15,7 @@ from bench.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from bench.commands.export import add_wandb_arguments, export_to_wandb
 
 _OVERRIDES = ("repetitions", "batches", "min_window_s", "warmup_batches", "timeout_s", "memory_limit_mb",
-              "consumer_step_ms")
+              "consumer_step_ms", "replicates")
 
 
 def register(sub) -> None:
@@ -41,6 +41,9 @@ def register(sub) -> None:
         help="run one more adapter, loaded from any importable module (repeatable)",
     )
     run.add_argument("--repetitions", type=int, help="timed repetitions per cell (overrides the profile)")
+    run.add_argument("--replicates", type=int,
+                     help="independent processes per cell, run in separate passes over the matrix; the "
+                          "regression gate's samples (overrides the profile)")
     run.add_argument("--batches", type=int, help="timed batches per repetition, at least (overrides the profile)")
     run.add_argument("--min-window-s", type=float, dest="min_window_s", metavar="S",
                      help="each repetition goes on until it has lasted S seconds; 0 for exactly --batches "

@@ -45,7 +45,7 @@ def test_verdicts_need_both_significance_and_the_effect_floor():
 
 def test_too_few_repetitions_is_unreliable_and_says_how_many_are_needed():
     c = judge(KEY, _samples(1000, 5), _samples(500, 5, seed=1), CONFIG)
-    assert c.verdict == UNRELIABLE and ">= 7 repetitions" in c.reason
+    assert c.verdict == UNRELIABLE and ">= 7 replicates" in c.reason
     assert c.ratio == pytest.approx(0.5, rel=0.05)  # the numbers are still shown
 
 

@@ -112,3 +112,43 @@ def test_settings_come_from_the_profile_and_the_command_line(tmp_path):
     )
     with pytest.raises(ProfileError, match="sideways.*valid: relative, absolute"):
         load_profile(str(bad))
+
+
+def test_processes_are_the_samples_when_a_cell_ran_in_several(tmp_path, monkeypatch):
+    """Four processes per side, absolute mode: a 25 % slower target is judged on the four
+    processes' sustained rates (one sample each), not on one process's windows."""
+    from bench.runner import run_profile
+    from tests.bench.gate_plugins import sleep_profile
+
+    profile = sleep_profile().with_overrides(
+        adapters=(TARGET,), replicates=4,
+        gate=GateConfig(mode="absolute", targets=(TARGET,), p_threshold=0.05, confirm_runs=0))
+    runs = {}
+    for factor in (1.0, 1.25):
+        monkeypatch.setenv(SLOWDOWN_ENV, repr(factor))
+        runs[factor] = load_results(run_profile(profile, tmp_path / str(factor)))
+    (key,) = runs[1.0].replicates
+    assert [r["replicate"] for r in runs[1.0].processes(key)] == [0, 1, 2, 3]
+    report = run_gate(runs[1.25], runs[1.0], gate_config(runs[1.25]))
+    (cmp,) = report.comparisons
+    assert cmp.verdict == REGRESSION and cmp.n == (4, 4) and not cmp.reason, cmp
+    assert report.exit_code == 1
+
+
+def test_a_confirmation_that_cannot_judge_makes_the_gate_undecided(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(sleep_run(1.25), run)
+    monkeypatch.setenv(SLOWDOWN_ENV, "not-a-number")  # the re-run's target cell fails
+    assert _gate(run, sleep_run(1.0)) == EXIT_UNDECIDED
+    assert "a re-run could not judge it" in (run / "gate.md").read_text()
+
+
+def test_an_error_inside_the_gate_exits_2_not_1(tmp_path, monkeypatch, capsys):
+    import bench.gate
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("gate internals broke")
+
+    monkeypatch.setattr(bench.gate, "run_gate", broken)
+    assert _gate(sleep_run(1.0), sleep_run(1.0)) == 2
+    assert "gate internals broke" in capsys.readouterr().out

@@ -17,7 +17,7 @@ def test_the_committed_schema_is_the_generated_one():
 def test_a_record_round_trips_through_the_schema():
     record = Record.from_json(sample_record())
     assert record.ok and record.elements_per_s == 100.0 and record.peak_rss_bytes == 2**26
-    assert record.to_json() == {**sample_record(), "delivery": "host", "device": None}  # an old record's defaults
+    assert record.to_json() == {**sample_record(), "delivery": "host", "device": None, "replicate": 0}  # an old record's defaults
     assert record_problem(record.to_json()) is None
     failed = dataclasses.replace(record, status="timeout", reason="no batch within 5 s", metrics=None, samples=None)
     assert not failed.ok and failed.elements_per_s is None and record_problem(failed.to_json()) is None
