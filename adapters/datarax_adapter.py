@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from adapters import _formats
+from adapters._inject import injected_fraction, slowed
 from adapters.base import Adapter, Job
 from adapters.datarax_graph import build_pipeline, more_factories, train_between_batches, trains
 from scenarios import Scenario, Transform, Variant
@@ -211,6 +212,9 @@ class DataraxAdapter(Adapter):
 
     def _build(self, job: Job):
         source = _source(job, dict(job.variant.params).get("backend", "npy"))
+        fraction = injected_fraction()
+        if fraction:  # the gate's calibration: a slower gather, never set in a measured run
+            object.__setattr__(source, "gather", slowed(source.gather, fraction))
         # The graph scenarios (views, Cache, Rebatch, mesh) shape the stages. Steps are not
         # waited for inside next() (time_stages off): waiting would stop XLA computing the
         # chunks dispatched ahead while the harness reads the current batch.
