@@ -22,7 +22,8 @@ from bench.store import write_json_atomic
 
 
 def die_with_parent(parent: int) -> None:
-    """Linux: a killed runner takes its cell down with it instead of leaving it running."""
+    """Linux: a killed runner takes its cell down with it instead of leaving it running (the
+    cell's workers are ended by its reaper, ``bench.reaper``)."""
     try:
         import ctypes
 

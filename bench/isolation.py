@@ -1,6 +1,9 @@
 """Runs one cell in a fresh process and watches it: time limit, memory limit, peak memory.
 
-The cell runs in its own session, so a kill reaches every worker it started. While it runs,
+The cell runs in its own session, so a kill reaches every worker it started, and next to it
+runs a reaper (``bench.reaper``) that ends the whole session when the cell ends or when this
+process dies, even by SIGKILL; a session record in the cell folder lets a later run end what
+a runner and reaper that both died left behind. While it runs,
 this process samples the RSS of the cell's whole process tree (cheaply, from ``/proc``) and
 kills the tree when it passes the memory limit; ``RLIMIT_AS`` is not used because JAX and
 other runtimes reserve far more address space than they touch.
@@ -8,16 +11,19 @@ other runtimes reserve far more address space than they touch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
+from bench import reaper
 from bench.proctree import ProcessTree
 from bench.store import write_json_atomic
 
@@ -73,13 +79,14 @@ def run_isolated(spec: dict[str, Any], cell_dir: Path, stem: str, limits: Limits
     write_json_atomic(spec_path, {**spec, "parent_pid": os.getpid()})
     out_path.unlink(missing_ok=True)
     watch = Watch()
-    with open(log_path, "wb") as log:
+    with open(log_path, "wb") as log, reaped(cell_dir, stem) as (marker, started):
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.cell", str(spec_path), str(out_path)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**env, reaper.ENV: marker},
             start_new_session=True,  # its own process group: a kill reaches its workers too
         )
         try:
+            started(proc.pid)
             failure = _watch(proc, out_path, watch, limits)
         finally:
             _kill_group(proc)  # on every path: stray workers, Ctrl-C, errors here
@@ -92,6 +99,41 @@ def run_isolated(spec: dict[str, Any], cell_dir: Path, stem: str, limits: Limits
     metrics["peak_pss_bytes"] = watch.peak_pss_bytes
     outcome["metrics"] = metrics
     return outcome
+
+
+@contextlib.contextmanager
+def reaped(cell_dir: Path, stem: str) -> Iterator[tuple[str, Callable[[int], None]]]:
+    """A reaper for one cell: yields the marker for the cell's environment and a function
+    to call with the cell's pid once it runs; on exit, the reaper ends what is left of the cell.
+
+    Only this process holds the pipe's write end, so the reaper also acts when it dies.
+    """
+    marker = f"{cell_dir.parent.name}/{stem}/{secrets.token_hex(4)}"
+    record = cell_dir / f"{stem}.session.json"
+    read, write = os.pipe()
+    try:
+        guard = subprocess.Popen(
+            [sys.executable, "-S", reaper.__file__, marker, str(record)], stdin=read,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+    except BaseException:
+        os.close(write)
+        raise
+    finally:
+        os.close(read)
+
+    def started(pid: int) -> None:
+        since = reaper.start_ticks(pid) or 0
+        write_json_atomic(record, {"marker": marker, "sid": pid, "since": since, "runner_pid": os.getpid(),
+                                   "runner_start": reaper.start_ticks(os.getpid()), "boot_id": reaper.boot_id()})
+        os.write(write, f"{pid} {since}\n".encode())
+
+    try:
+        yield marker, started
+    finally:
+        os.close(write)
+        guard.wait()
+        record.unlink(missing_ok=True)
 
 
 def _watch(proc: subprocess.Popen, out_path: Path, watch: Watch, limits: Limits) -> dict[str, Any] | None:

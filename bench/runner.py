@@ -24,9 +24,10 @@ from bench.isolation import Limits, child_env, run_isolated
 from bench.machine import git_commit, library_versions, machine_info
 from bench.probe import cached_ceilings
 from bench.profile import Profile, profile_from_dict
+from bench.reaper import end_leftovers
 from bench.records import CellSpec, Record
 from bench.store import (
-    RESULTS, RUN_INFO, append_record, load_records, record_problem, write_json_atomic,
+    RESULTS, RUN_INFO, append_record, drop_records, load_records, record_problem, write_json_atomic,
 )
 from scenarios import get_scenario
 
@@ -111,6 +112,7 @@ def run_profile(
     ``trace_cell`` (a cell id) is also run once more under the profilers (``bench.trace``).
     """
     cells = plan(profile)
+    end_leftovers(output_root.glob("*"))  # cells of earlier runs whose runner and reaper died
     if trace_cell is not None and trace_cell not in {c.cell_id for c in cells}:
         raise KeyError(f"no cell {trace_cell!r} to trace in this run; valid: {', '.join(c.cell_id for c in cells)}")
     run_id = new_run_id()
@@ -132,12 +134,16 @@ def run_profile(
     return run_dir
 
 
-def resume_run(run_dir: Path, *, cache_root: Path | None = None, progress: Progress | None = None) -> Path:
+def resume_run(run_dir: Path, *, cache_root: Path | None = None, progress: Progress | None = None,
+               rerun: tuple[str, ...] = ()) -> Path:
     """Runs the cells of a stored run that have no record yet, appending to the same file.
 
     The run's stored profile is used, so the resumed cells are measured like the first ones.
+    ``rerun`` (statuses, e.g. failed, timeout): those cells' records are dropped first, so they run again.
     """
     with _locked(run_dir):
+        end_leftovers([run_dir])
+        drop_records(run_dir / RESULTS, rerun)
         info = json.loads((run_dir / RUN_INFO).read_text())
         profile = profile_from_dict(info["profile"], source=str(run_dir / RUN_INFO))
         cells = [Cell(**c) for c in info["cells"]]

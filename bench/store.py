@@ -17,6 +17,7 @@ from typing import Any
 from bench.records import LEGACY_DELIVERY, SCHEMA_VERSION, STATUSES, Record  # noqa: F401 - re-exported
 
 RESULTS, RUN_INFO = "results.jsonl", "run.json"
+REPLACED = "results.replaced.jsonl"  # records dropped by drop_records, kept for the record
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -55,6 +56,31 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def drop_records(path: Path, statuses: tuple[str, ...]) -> list[str]:
+    """Removes the records whose status is in ``statuses`` from a results file, atomically,
+    after appending them to ``results.replaced.jsonl`` beside it; returns their cell ids.
+
+    Every other line (ok records, and lines that are not records) is kept byte for byte.
+    """
+    if not statuses or not path.is_file():
+        return []
+    kept, dropped = [], []
+    for line in path.read_text(errors="replace").splitlines(keepends=True):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        (dropped if isinstance(record, dict) and record.get("status") in statuses else kept).append(line)
+    if dropped:
+        with open(path.with_name(REPLACED), "a") as f:
+            f.writelines(line if line.endswith("\n") else line + "\n" for line in dropped)
+            f.flush()
+            os.fsync(f.fileno())
+        write_text_atomic(path, "".join(kept))
+        os.chmod(path, 0o644)
+    return [json.loads(line).get("cell_id") for line in dropped]
 
 
 @functools.cache

@@ -14,6 +14,7 @@ from rich.console import Console
 from bench.commands.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from bench.commands.export import add_wandb_arguments, export_to_wandb
 
+RERUN = ("failed", "timeout")  # what --rerun-failed runs again
 _OVERRIDES = ("repetitions", "batches", "min_window_s", "warmup_batches", "timeout_s", "memory_limit_mb",
               "consumer_step_ms", "replicates")
 
@@ -72,6 +73,11 @@ def register(sub) -> None:
         "--resume", metavar="RUN",
         help="finish a stopped run (a run id under --output, or its folder): its unfinished cells "
         "run with its stored profile and are appended to its results",
+    )
+    run.add_argument(
+        "--rerun-failed", action="store_true",
+        help="with --resume: also run again the cells that failed or timed out (their records move "
+             "to results.replaced.jsonl)",
     )
     run.add_argument("--wandb", action="store_true",
                      help="export the finished run to Weights & Biases (offline unless configured; "
@@ -154,7 +160,12 @@ def _run(args: argparse.Namespace, console: Console) -> int:
             stored = _stored_profile_name(run_dir)
             if args.profile and args.profile != stored:
                 return bad(f"run {run_dir.name} was made with profile {stored!r}, not {args.profile!r}")
-            start = lambda progress: resume_run(run_dir, progress=progress)  # noqa: E731
+            if not args.rerun_failed:
+                _failed_hint(console, run_dir, args, listing=True)
+            rerun = RERUN if args.rerun_failed else ()
+            start = lambda progress: resume_run(run_dir, progress=progress, rerun=rerun)  # noqa: E731
+        elif args.rerun_failed:
+            return bad("--rerun-failed goes with --resume RUN")
         elif not args.profile:
             return bad("give --profile (see `datarax-bench list profiles`) or --resume RUN")
         else:
@@ -182,9 +193,29 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         console.print(f"[yellow]warning:[/yellow] {problem}", highlight=False)
     console.print(results_table(records, title=f"run {run_dir.name}"))
     console.print(f"results: {run_dir / RESULTS}", highlight=False)
+    _failed_hint(console, run_dir, args, records=records)
     if args.wandb:
         export_to_wandb(run_dir, args, console)
     return 0
+
+
+def _failed_hint(console: Console, run_dir: Path, args: argparse.Namespace, *, records=None,
+                 listing: bool = False) -> None:
+    """Names the run's failed and timed-out cells (``listing``) and how to run them again."""
+    from bench.store import RESULTS, load_records
+
+    if records is None:
+        records = load_records(run_dir / RESULTS)[0] if (run_dir / RESULTS).is_file() else []
+    failed = [r for r in records if r["status"] in RERUN]
+    if not failed:
+        return
+    if listing:
+        for r in failed:
+            console.print(f"  {r['status']:<8} {r['cell_id']}: {(r.get('reason') or '')[:120]}", highlight=False,
+                          markup=False)
+    console.print(
+        f"{len(failed)} cell(s) of run {run_dir.name} failed or timed out; run them again with "
+        f"`datarax-bench run --resume {run_dir.name} --output {args.output} --rerun-failed`", highlight=False)
 
 
 def _stored_profile_name(run_dir: Path) -> str:
