@@ -59,17 +59,22 @@ class Watch:
         return rss
 
 
-def child_env(backend: str) -> dict[str, str]:
+def child_env(backend: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """The cell's environment: this one, with the code under test (``root``) first on the path."""
     env = dict(os.environ)
-    path = [str(PROJECT_ROOT), env.get("PYTHONPATH")]
+    path = [str(root), env.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
     if backend == "cpu":
         env.setdefault("JAX_PLATFORMS", "cpu")
     return env
 
 
-def run_isolated(spec: dict[str, Any], cell_dir: Path, stem: str, limits: Limits, env: dict[str, str]) -> dict[str, Any]:
+def run_isolated(spec: dict[str, Any], cell_dir: Path, stem: str, limits: Limits, env: dict[str, str],
+                 root: Path = PROJECT_ROOT) -> dict[str, Any]:
     """Runs ``python -m bench.cell`` on ``spec``; returns its outcome or the failure's.
+
+    ``root`` is the code under test: another checkout (the base of an A/B run) runs its own
+    ``bench.cell``, datarax and adapters, started in that folder so nothing here shadows them.
 
     The outcome always carries ``peak_rss_bytes`` (largest tree-wide RSS sum seen, or the
     largest high-water mark of one process, whichever is larger) and ``peak_pss_bytes``.
@@ -83,6 +88,7 @@ def run_isolated(spec: dict[str, Any], cell_dir: Path, stem: str, limits: Limits
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.cell", str(spec_path), str(out_path)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**env, reaper.ENV: marker},
+            cwd=None if root == PROJECT_ROOT else root,
             start_new_session=True,  # its own process group: a kill reaches its workers too
         )
         try:

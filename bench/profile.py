@@ -45,6 +45,7 @@ class GateConfig:
     p_threshold: float = 0.002
     min_effect: float = 0.10
     confirm_runs: int = 2
+    replicates: int = 7  # processes per side in an A/B run and its confirmations
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +217,8 @@ def _parse_gate(raw: Any, source: str) -> GateConfig:
         value = getattr(gate, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
             raise ProfileError(f"{source}: gate.{key} must be a number in ({low:g}, {high:g}), got {value!r}")
+    if isinstance(gate.replicates, bool) or not isinstance(gate.replicates, int) or gate.replicates < 2:
+        raise ProfileError(f"{source}: gate.replicates must be an integer >= 2, got {gate.replicates!r}")
     if isinstance(gate.confirm_runs, bool) or not isinstance(gate.confirm_runs, int) or gate.confirm_runs < 0:
         raise ProfileError(f"{source}: gate.confirm_runs must be an integer >= 0, got {gate.confirm_runs!r}")
     return gate

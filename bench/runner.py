@@ -20,7 +20,7 @@ from typing import Any, Iterator, Protocol
 from adapters import AdapterNotFound, adapter_class, adapter_origins
 from bench import trace
 from bench.datacache import default_cache_root, ensure_data
-from bench.isolation import Limits, child_env, run_isolated
+from bench.isolation import PROJECT_ROOT, Limits, child_env, run_isolated
 from bench.machine import git_commit, library_versions, machine_info
 from bench.probe import cached_ceilings
 from bench.profile import Profile, profile_from_dict
@@ -115,6 +115,14 @@ def run_profile(
     end_leftovers(output_root.glob("*"))  # cells of earlier runs whose runner and reaper died
     if trace_cell is not None and trace_cell not in {c.cell_id for c in cells}:
         raise KeyError(f"no cell {trace_cell!r} to trace in this run; valid: {', '.join(c.cell_id for c in cells)}")
+    run_dir, info = new_run(profile, cells, output_root)
+    with locked(run_dir):
+        run_cells(run_dir, info, profile, cells, set(), cache_root, progress or Silent(), trace_cell)
+    return run_dir
+
+
+def new_run(profile: Profile, cells: list[Cell], output_root: Path, root: Path = PROJECT_ROOT) -> tuple[Path, dict[str, Any]]:
+    """A new run folder for ``cells`` of the code at ``root``, its ``run.json`` written."""
     run_id = new_run_id()
     run_dir = output_root / run_id
     run_dir.mkdir(parents=True)
@@ -123,15 +131,13 @@ def run_profile(
         "started_at": _now(),
         "profile": profile.to_dict(),
         "machine": machine_info(),
-        "git_commit": git_commit(),
+        "git_commit": git_commit(root),
         "versions": library_versions(),
         "cells": [dataclasses.asdict(c) for c in cells],
         "resumed": [],
     }
     write_json_atomic(run_dir / RUN_INFO, info)
-    with _locked(run_dir):
-        _run_cells(run_dir, info, profile, cells, set(), cache_root, progress or Silent(), trace_cell)
-    return run_dir
+    return run_dir, info
 
 
 def resume_run(run_dir: Path, *, cache_root: Path | None = None, progress: Progress | None = None,
@@ -141,7 +147,7 @@ def resume_run(run_dir: Path, *, cache_root: Path | None = None, progress: Progr
     The run's stored profile is used, so the resumed cells are measured like the first ones.
     ``rerun`` (statuses, e.g. failed, timeout): those cells' records are dropped first, so they run again.
     """
-    with _locked(run_dir):
+    with locked(run_dir):
         end_leftovers([run_dir])
         drop_records(run_dir / RESULTS, rerun)
         info = json.loads((run_dir / RUN_INFO).read_text())
@@ -152,12 +158,12 @@ def resume_run(run_dir: Path, *, cache_root: Path | None = None, progress: Progr
             finished = {(r["cell_id"], r.get("replicate", 0)) for r in load_records(run_dir / RESULTS)[0]}
         info["resumed"].append({"at": _now(), "git_commit": git_commit(), "machine": machine_info()["fingerprint"]})
         write_json_atomic(run_dir / RUN_INFO, info)
-        _run_cells(run_dir, info, profile, cells, finished, cache_root, progress or Silent())
+        run_cells(run_dir, info, profile, cells, finished, cache_root, progress or Silent())
     return run_dir
 
 
 @contextlib.contextmanager
-def _locked(run_dir: Path) -> Iterator[None]:
+def locked(run_dir: Path) -> Iterator[None]:
     with open(run_dir / ".lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -166,7 +172,10 @@ def _locked(run_dir: Path) -> Iterator[None]:
         yield
 
 
-def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, trace_cell=None) -> None:
+def run_cells(run_dir, info, profile, cells, finished, cache_root, progress, trace_cell=None,
+               root: Path = PROJECT_ROOT, extra_env: dict[str, str] | None = None) -> None:
+    """Runs ``cells`` not in ``finished``, appending their records; ``root`` is the code under
+    test (another checkout in an A/B run) and ``extra_env`` goes to every cell's process."""
     todo = [c for c in cells if c.key not in finished]
     progress.start(run_dir, total=len(cells), done=len(cells) - len(todo))
     cache_root = cache_root or default_cache_root()
@@ -174,12 +183,12 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
         timeout_s=profile.timeout_s,
         memory_limit_bytes=profile.memory_limit_mb * 2**20 if profile.memory_limit_mb else None,
     )
-    env = child_env(profile.backend)
+    env = {**child_env(profile.backend, root), **(extra_env or {})}
     ceilings = _ceilings(run_dir, info, cache_root, profile.backend, env, progress)
     context = {
         "machine": info["machine"],
         "machine_fingerprint": info["machine"]["fingerprint"],
-        "git_commit": git_commit(),
+        "git_commit": git_commit(root),
         "python": info["machine"]["python"],
         "versions": library_versions(),
     }
@@ -212,7 +221,7 @@ def _run_cells(run_dir, info, profile, cells, finished, cache_root, progress, tr
         stem = cell.cell_id.replace("/", "__") + (f"__r{cell.replicate}" if profile.replicates > 1 else "")
         cell_env = {**env, **scenario.child_env(variant)}  # e.g. DIST-*'s forced device count
         started, start = _now(), time.perf_counter()
-        outcome = run_isolated(spec.to_json(), run_dir / "cells", stem, limits, cell_env)
+        outcome = run_isolated(spec.to_json(), run_dir / "cells", stem, limits, cell_env, root)
         wall_s = time.perf_counter() - start
         if profile.consumer_step_ms and outcome["status"] == "ok":
             progress.status(f"{cell.cell_id}: against a {profile.consumer_step_ms:g} ms training step")

@@ -5,4 +5,4 @@ Each module defines ``register(subparsers)``, which adds its parser and sets
 its name to ``COMMANDS``.
 """
 
-COMMANDS = ("run", "list", "show", "probe", "report", "cloud", "compare", "gate", "baseline", "export")
+COMMANDS = ("run", "list", "show", "probe", "report", "cloud", "compare", "gate", "ab", "baseline", "export")
