@@ -1,8 +1,11 @@
 """The numbers behind the report: who wins each scenario, by how much, and how sure we are.
 
-Confidence intervals are percentile bootstraps over the per-repetition throughputs a cell
-recorded (``metrics.elements_per_s_by_repetition``), with a fixed seed so a report is
-reproducible. A cell with a single repetition gets no interval, never a made-up one.
+A cell's figure is its sustained elements/s (every timed element over the time of every
+window, the figure the README and the gate use); a cell run in several processes
+(``--replicates``) shows the median of its processes' figures. Confidence intervals are
+percentile bootstraps, with a fixed seed so a report is reproducible, over the processes'
+figures, or for a single process over its windows' rates (which understate the spread
+between processes). A cell with a single sample gets no interval, never a made-up one.
 """
 
 from __future__ import annotations
@@ -27,6 +30,20 @@ def latest_by_cell(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, st
     Cells keep the order the run first stored them in, which is the profile's order.
     """
     return {cell_key(r): r for r in records}
+
+
+def processes_by_cell(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """Every process (replicate) of each cell, the last record of each replicate, in run order."""
+    cells: dict[tuple[str, str, str], dict[int, dict[str, Any]]] = {}
+    for r in records:
+        cells.setdefault(cell_key(r), {})[r.get("replicate", 0)] = r
+    return {k: [v[i] for i in sorted(v)] for k, v in cells.items()}
+
+
+def cell_figure(processes: list[dict[str, Any]]) -> tuple[float, np.ndarray]:
+    """A cell's sustained elements/s (median over processes) and the samples for its interval."""
+    rates = np.asarray([p["metrics"]["elements_per_s"] for p in processes], dtype=float)
+    return float(np.median(rates)), rates if len(rates) > 1 else repetition_throughputs(processes[0])
 
 
 def repetition_throughputs(record: dict[str, Any]) -> np.ndarray:
@@ -67,7 +84,8 @@ def ratio_ci(num: np.ndarray, den: np.ndarray) -> tuple[float, float] | None:
 
 @dataclasses.dataclass(frozen=True)
 class Score:
-    """One ok cell on the scoreboard: its median throughput and its standing in its group."""
+    """One ok cell on the scoreboard: its sustained throughput and its standing in its group;
+    ``repetitions`` counts the samples behind the interval (processes, or one process's windows)."""
 
     scenario: str
     variant: str
@@ -82,22 +100,21 @@ class Score:
 
 def scoreboard(records: Iterable[dict[str, Any]]) -> list[Score]:
     """Ok cells grouped by (scenario, variant) in run order, best first; each relative to its group's best."""
-    groups: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
-    for (scenario, variant, adapter), record in latest_by_cell(records).items():
-        reps = repetition_throughputs(record)
-        if record["status"] == "ok" and len(reps):
-            groups.setdefault((scenario, variant), []).append((adapter, reps))
+    groups: dict[tuple[str, str], list[tuple[str, float, np.ndarray]]] = {}
+    for (scenario, variant, adapter), processes in processes_by_cell(records).items():
+        if all(p["status"] == "ok" for p in processes):
+            figure, samples = cell_figure(processes)
+            groups.setdefault((scenario, variant), []).append((adapter, figure, samples))
     scores = []
     for (scenario, variant), cells in groups.items():
-        cells.sort(key=lambda cell: -float(np.median(cell[1])))
-        best = cells[0][1]
-        for rank, (adapter, reps) in enumerate(cells):
-            median = float(np.median(reps))
+        cells.sort(key=lambda cell: -cell[1])
+        _, best, best_samples = cells[0]
+        for rank, (adapter, figure, samples) in enumerate(cells):
             scores.append(Score(
-                scenario, variant, adapter, median, median_ci(reps),
-                relative=median / float(np.median(best)),
-                relative_ci=None if rank == 0 else ratio_ci(reps, best),
-                repetitions=len(reps), is_best=rank == 0,
+                scenario, variant, adapter, figure, median_ci(samples),
+                relative=figure / best,
+                relative_ci=None if rank == 0 else ratio_ci(samples, best_samples),
+                repetitions=len(samples), is_best=rank == 0,
             ))
     return scores
 

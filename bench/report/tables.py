@@ -30,7 +30,7 @@ def scoreboard_table(scores: list[Score]) -> Table:
          "best" if s.is_best else f"{s.relative:.2f}×", _ci(s.relative_ci, 2), str(s.repetitions))
         for s in scores
     )
-    header = ("scenario", "variant", "adapter", "elements/s", "95% CI", "vs best", "95% CI", "reps")
+    header = ("scenario", "variant", "adapter", "elements/s", "95% CI", "vs best", "95% CI", "samples")
     return Table(header, rows, frozenset({3, 4, 5, 6, 7}))
 
 
