@@ -209,18 +209,21 @@ def _run_group(specs, cell_dir: Path, stem: str, env: dict[str, str], stall_s: f
 def _watch(workers: list[_Worker], stall_s: float):
     done_at, stall_checked = None, time.monotonic()
     while True:
-        results = {}
+        results = {w.index: w.result() for w in workers}
+        # A death first: the peers of a killed process fail next (a closed collective), and
+        # the cause, not its echo, is the cell's reason.
         for w in workers:
-            result = w.result()
-            if result is not None:
-                if result["status"] != "ok":
-                    return {**result, "reason": f"process {w.index}: {result['reason']}"}
-                results[w.index] = result
-            elif w.proc.poll() is not None:
+            if results[w.index] is None and w.proc.poll() is not None and w.result() is None:
                 from bench.isolation import _death_reason
 
                 return {"adapter_version": None, "status": "failed",
                         "reason": f"process {w.index} died: {_death_reason(w.proc.returncode, w.log)}"}
+        for w in workers:
+            result = results.pop(w.index)
+            if result is not None:
+                if result["status"] != "ok":
+                    return {**result, "reason": f"process {w.index}: {result['reason']}"}
+                results[w.index] = result
         if len(results) == len(workers):
             done_at = done_at or time.monotonic()
             if all(w.proc.poll() is not None for w in workers) or time.monotonic() - done_at > EXIT_GRACE_S:

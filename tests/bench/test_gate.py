@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from bench.cli import main
-from bench.compare import REGRESSION, load_results
+from bench.compare import REGRESSION, load_results, min_repetitions
 from bench.gate import EXIT_UNDECIDED, MARKER, gate_config, run_gate
 from bench.profile import GateConfig, ProfileError, load_profile
 from tests.bench.gate_plugins import REFERENCE, SLOWDOWN_ENV, TARGET, sleep_run
@@ -100,8 +100,9 @@ def test_settings_come_from_the_profile_and_the_command_line(tmp_path):
     assert gate_config(run, p_threshold=0.01, mode="absolute").p_threshold == 0.01
     with pytest.raises(ProfileError, match="cannot also be a target"):
         gate_config(run, reference=TARGET)
-    assert load_profile("ci_cpu").gate == GateConfig(reference="grain")  # datarax ÷ Grain of the same run
-    assert load_profile("ci_cpu").repetitions >= 7  # else p < 0.002 is out of reach
+    gate = load_profile("ci_cpu").gate
+    assert gate == GateConfig(reference="grain", p_threshold=0.01, replicates=5)  # datarax ÷ Grain of the same run
+    assert gate.replicates >= min_repetitions(gate.p_threshold)  # else the threshold is out of reach
     bad = tmp_path / "bad.toml"
     text = (sleep_run(1.0) / "run.json").read_text()
     assert '"p_threshold": 0.002' in text
