@@ -20,9 +20,12 @@ accelerators, of which the profile trains on one; a DIST-* mesh with its own axi
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import tempfile
+import threading
+import time
 from typing import Any, Iterator
 
 import numpy as np
@@ -35,6 +38,8 @@ from adapters._records import NpyRecords, epoch_order
 from adapters.base import Job, LibraryAdapter
 
 BLOCKS_PER_CPU = 4  # blocks per epoch per CPU: every CPU busy, task overhead amortized
+QUIESCE_S = 60.0  # the longest wait for Ray Data threads before ray.shutdown()
+RAY_DATA_THREADS = ("iter_threaded", "StreamingExecutor-")  # fetch blocks from the core worker
 
 
 class _GatherTransform:
@@ -169,5 +174,20 @@ class RayAdapter(LibraryAdapter):
         if self._started:
             import ray
 
+            quiesce()
             ray.shutdown()
             self._started = False
+
+
+def quiesce(timeout_s: float = QUIESCE_S) -> list[str]:
+    """Wait for Ray Data's iterator and executor threads to end; the names of any still alive.
+
+    A thread that fetches a block after ``ray.shutdown()`` meets a closed core worker, and Ray
+    then ends the whole process. Iterators left open end when collected, so collect first.
+    """
+    gc.collect()
+    deadline = time.monotonic() + timeout_s
+    for thread in threading.enumerate():
+        if thread.name.startswith(RAY_DATA_THREADS):
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return [t.name for t in threading.enumerate() if t.name.startswith(RAY_DATA_THREADS) and t.is_alive()]

@@ -1,6 +1,8 @@
 """Ray Data ('ray'): the scenarios beyond the common ones (tests/adapters/test_peers.py):
 device meshes (DIST-1 in process on one device, DIST-2 in a child with 8 forced devices), checkpoint/resume (PR-1)."""
 
+import threading
+
 import pytest
 
 from adapters import load_adapter
@@ -39,3 +41,15 @@ def test_pr1_resumes_mid_epoch_bit_for_bit(adapter, root):
 def test_gradients_through_the_pipeline_stay_datarax_only(adapter):
     pc5 = get_scenario("PC-5")
     assert adapter.supports(pc5, pc5.variant("small")) is not None
+
+
+def test_close_waits_for_the_threads_of_an_iterator_left_open(adapter, root):
+    """An iterator dropped mid-epoch still has Ray Data threads fetching blocks; a
+    ``ray.shutdown()`` under them ends the process, so close() first waits them out."""
+    from adapters.ray_adapter import RAY_DATA_THREADS, quiesce
+
+    iterator = adapter.open(job_for("CV-1", "small", root))
+    next(iterator)
+    assert any(t.name.startswith(RAY_DATA_THREADS) for t in threading.enumerate())
+    del iterator
+    assert quiesce(timeout_s=30) == []
