@@ -130,7 +130,8 @@ def _sampling(adapter, job, delivery) -> dict[str, Any]:
 
     count = job.scenario.sampling_batches(job.variant)
     if count <= 0:
-        return {"sampling_check_absent": f"{job.scenario_id} reads no batches for its sampling check"}
+        return {"sampling_check_absent": f"{job.scenario_id} has no sampling check: its records carry no ids, "
+                                         "or its epochs are not passes over the records"}
     check = lambda batches: job.scenario.check_sampling(job.variant, batches, job.arrays())  # noqa: E731
     return {"sampling_check_s": sampling_pass(lambda: adapter.open(job), count, check, delivery),
             "sampling_check_batches": count}

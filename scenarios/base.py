@@ -10,7 +10,7 @@ import abc
 import dataclasses
 import hashlib
 import json
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 import numpy as np
 
@@ -85,6 +85,8 @@ class Scenario(abc.ABC):
     variants: ClassVar[Mapping[str, Variant]]
     # True when ``check_rows`` finds the stored rows from the batch's values (no ``index`` field).
     rows_by_content: ClassVar[bool] = False
+    # False where an epoch is not one shuffled pass over the records (``check_sampling``).
+    epoch_sampling: ClassVar[bool] = True
 
     @abc.abstractmethod
     def input_fields(self, variant: Variant) -> tuple[FieldSpec, ...]:
@@ -171,8 +173,10 @@ class Scenario(abc.ABC):
 
     def sampling_batches(self, variant: Variant) -> int:
         """How many consecutive batches of a fresh iterator :meth:`check_sampling` reads: two
-        epochs, so that an epoch's ids and the change from one epoch to the next are seen."""
-        return 2 * (variant.num_records // variant.batch_size)
+        epochs, so that an epoch's ids and the change from one epoch to the next are seen; 0
+        where there is nothing to check (no epochs, or records without ids)."""
+        has_ids = self.rows_by_content or any(f.name == "index" for f in self.output_fields(variant))
+        return 2 * (variant.num_records // variant.batch_size) if self.epoch_sampling and has_ids else 0
 
     def check_sampling(
         self, variant: Variant, batches: Iterable[Mapping[str, np.ndarray]], inputs: Mapping[str, np.ndarray]
@@ -181,4 +185,22 @@ class Scenario(abc.ABC):
         arrays, consumed one by one, never all held at once): each epoch's ids form a
         permutation of the records, epochs differ in order, and a record's random parameters
         differ between epochs. Runs untimed, after the measurement; None when they pass."""
+        ids = self.record_ids(variant, inputs) if self.epoch_sampling else None
+        if ids is None:
+            return None
+        from scenarios.sampling import sampling_problem
+
+        return sampling_problem(
+            batches, ids, num_records=variant.num_records, batch_size=variant.batch_size,
+            ordered=bool(dict(variant.params).get("ordered", False)),
+            random="stochastic_per_element" in self.capabilities,
+        )
+
+    def record_ids(
+        self, variant: Variant, inputs: Mapping[str, np.ndarray]
+    ) -> Callable[[Mapping[str, np.ndarray]], np.ndarray] | None:
+        """How the sampling check reads the stored record ids of a batch's rows: its ``index``
+        field; None when the records carry no ids (the check then judges nothing)."""
+        if any(f.name == "index" for f in self.output_fields(variant)):
+            return lambda batch: np.asarray(batch["index"])
         return None

@@ -83,6 +83,7 @@ class MixedSources(Scenario):
     name = "mixed sources"
     category = "io"
     capabilities = frozenset({"exact_reference", "mixing"})
+    epoch_sampling = False  # records are drawn by dataset weight, with no epoch to be a permutation of
     variants = {
         "small": Variant("small", 16384, 256, (("seq_len", 128), ("weights", (0.7, 0.3)))),
         "medium": Variant("medium", 131072, 512, (("seq_len", 512), ("weights", (0.7, 0.3)))),

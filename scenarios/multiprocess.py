@@ -76,6 +76,7 @@ class MultiProcess(_Sharded):
     id = "DIST-3"
     name = "multi-process data parallel"
     capabilities = frozenset({"exact_reference", "device_sharding", "multi_process", "outcomes"})
+    epoch_sampling = False  # a process's epoch is its shard: the outcomes check shards cover the epoch
     variants = {
         "small": Variant("small", 16384, 256, (("width", 256), ("processes", 2), ("devices_per_process", 2))),
         "medium": Variant("medium", 131072, 1024, (("width", 1024), ("processes", 2), ("devices_per_process", 2))),

@@ -9,6 +9,7 @@ import numpy as np
 from scenarios.base import FieldSpec, Scenario, Transform, Variant
 from scenarios.checks import first_mismatch, stored_rows
 from scenarios.reference import apply_transforms
+from scenarios.reference.tabular import standardize
 
 # Standardized values beyond this many standard deviations are treated as a wrong transform:
 # a normal sample of 10^7 values stays within ~5.6.
@@ -28,12 +29,49 @@ def column_stats(num_features: int) -> tuple[tuple[float, ...], tuple[float, ...
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
+# A standardized row matches its reference within this (float32 rounding of (x - mean) / std by
+# any op order is ~1e-6 at |z| ≤ 8); the batch's own statistics move a row by ~1/sqrt(B) ≈ 0.04.
+_ROW_ATOL = 1e-4
+_CANDIDATES = 8  # stored rows nearest by projection that are compared whole
+
+
+class _StandardizedRows:
+    """Finds a batch's rows among the stored rows by content (TAB-1's records carry no
+    ``index``): stored rows are sorted by a fixed random projection of their standardized
+    values (computed from the stored values, standardization being affine), and the nearest
+    few by projection are standardized and compared whole."""
+
+    def __init__(self, features: np.ndarray, mean, std):
+        self.features, self.mean, self.std = features, mean, std
+        self.weights = np.random.default_rng(0).standard_normal(features.shape[1])
+        scaled = self.weights / np.asarray(std, np.float64)
+        projection = np.asarray(features, np.float64) @ scaled - np.asarray(mean, np.float64) @ scaled
+        self.order = np.argsort(projection, kind="stable")
+        self.sorted = projection[self.order]
+
+    def find(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, error)``: the nearest stored row to each of ``rows`` and its max |difference|."""
+        at = np.searchsorted(self.sorted, np.asarray(rows, np.float64) @ self.weights)
+        window = np.clip(at[:, None] + np.arange(-_CANDIDATES // 2, _CANDIDATES // 2), 0, len(self.order) - 1)
+        candidates = self.order[window]
+        reference = standardize(np.asarray(self.features)[candidates.reshape(-1)], self.mean, self.std)
+        error = np.abs(reference.reshape(*candidates.shape, -1) - rows[:, None, :]).max(axis=2)
+        best = error.argmin(axis=1)
+        pick = np.arange(len(rows))
+        return candidates[pick, best], error[pick, best]
+
+
 class DenseFeatures(Scenario):
-    """TAB-1: float32 feature rows [D] + int32 label → ``standardize`` (fixed mean/std) → float32."""
+    """TAB-1: float32 feature rows [D] + int32 label → ``standardize`` (fixed mean/std) → float32.
+
+    Rows are checked by content: each output row must be some stored row standardized with the
+    spec's constants (within ``_ROW_ATOL``), with that row's label, and none twice in a batch.
+    """
 
     id = "TAB-1"
     name = "dense features"
     category = "tabular"
+    rows_by_content = True
     variants = {
         "small": Variant("small", 65536, 512, (("features", 64), ("classes", 2))),
         "medium": Variant("medium", 1048576, 4096, (("features", 128), ("classes", 2))),
@@ -77,6 +115,25 @@ class DenseFeatures(Scenario):
         if label.min() < 0 or label.max() >= classes:
             return f"field 'label' outside [0, {classes})"
         return None
+
+    def _rows(self, variant, inputs) -> _StandardizedRows:
+        return _StandardizedRows(inputs["features"], *column_stats(variant.param("features")))
+
+    def check_rows(self, variant, batch, inputs):
+        features = np.asarray(batch["features"], np.float32)
+        ids, error = self._rows(variant, inputs).find(features)
+        bad = np.flatnonzero(error > _ROW_ATOL)
+        if len(bad):
+            return (f"row {int(bad[0])} of field 'features' is no stored row standardized with the spec's "
+                    f"mean and std (nearest differs by {float(error[bad[0]]):.4f} > {_ROW_ATOL}; {len(bad)} rows)")
+        if len(np.unique(ids)) != len(ids):
+            return "a stored row repeats within one batch"
+        return first_mismatch("label", batch["label"], np.asarray(inputs["label"])[ids])
+
+    def record_ids(self, variant, inputs):
+        """The stored row each output row standardizes, found by content."""
+        rows = self._rows(variant, inputs)
+        return lambda batch: rows.find(np.asarray(batch["features"], np.float32))[0]
 
 
 class Recommendation(Scenario):

@@ -21,6 +21,16 @@ def _window_keys(windows: np.ndarray, tokens: int = 8) -> np.ndarray:
     return keys
 
 
+def _stored_windows(stored: np.ndarray, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, missing)``: the stored window each row of ``inputs`` starts like (by a hash of
+    its first tokens), and the rows that start like none."""
+    keys = _window_keys(stored)
+    order = np.argsort(keys, kind="stable")
+    at = np.minimum(np.searchsorted(keys[order], _window_keys(inputs)), len(order) - 1)
+    ids = order[at]
+    return ids, np.flatnonzero(keys[ids] != _window_keys(inputs))
+
+
 class PretrainingTokens(Scenario):
     """NLP-1: stored int32 windows of L+1 tokens → ``shift_tokens`` → inputs, targets [L].
 
@@ -69,17 +79,18 @@ class PretrainingTokens(Scenario):
         hash of their first tokens, then compared whole."""
         stored = np.asarray(inputs["tokens"])
         got = np.asarray(batch["inputs"])
-        keys = _window_keys(stored)
-        order = np.argsort(keys, kind="stable")
-        at = np.minimum(np.searchsorted(keys[order], _window_keys(got)), len(order) - 1)
-        ids = order[at]
-        missing = np.flatnonzero(keys[ids] != _window_keys(got))
+        ids, missing = _stored_windows(stored, got)
         if len(missing):
             return f"row {int(missing[0])} of field 'inputs' starts like no stored window ({len(missing)} rows)"
         if len(np.unique(ids)) != len(ids):
             return "a stored window repeats within one batch"
         return (first_mismatch("inputs", got, stored[ids, :-1])
                 or first_mismatch("targets", batch["targets"], stored[ids, 1:]))
+
+    def record_ids(self, variant, inputs):
+        """The stored window each row starts like: NLP-1's records carry no ``index``."""
+        stored = np.asarray(inputs["tokens"])
+        return lambda batch: _stored_windows(stored, np.asarray(batch["inputs"]))[0]
 
 
 class VariableLengthText(Scenario):

@@ -2,7 +2,7 @@
 
 ``conformant`` runs a scenario's small variant through an adapter as the harness's conformance
 pass does (device delivery, every batch checked with the stored inputs, the sampling check
-over its fresh iterator where the scenario declares one); ``resumes`` runs PR-1's outcomes;
+over two epochs of a fresh iterator); ``resumes`` runs PR-1's outcomes;
 ``sharded_in_child`` runs a DIST variant's outcomes in a child process that has the variant's
 forced CPU devices (this process has one).
 """
@@ -22,7 +22,7 @@ import numpy as np
 from adapters import Job
 from bench.datacache import ensure_data
 from bench.measure import materialize, to_host
-from scenarios import Scenario, get_scenario
+from scenarios import get_scenario
 
 BATCHES = 3
 
@@ -61,14 +61,13 @@ def conformant(adapter, job: Job, batches: int = BATCHES) -> None:
             assert problem is None, f"{scenario.id}/{variant.name}: {problem}"
     finally:
         getattr(iterator, "close", lambda: None)()
-    if type(scenario).check_sampling is not Scenario.check_sampling:  # declared by the scenario
-        sampled = adapter.open(job)
-        try:
-            stream = (to_host(b) for b in itertools.islice(sampled, scenario.sampling_batches(variant)))
-            problem = scenario.check_sampling(variant, stream, inputs)
-            assert problem is None, f"{scenario.id}/{variant.name} sampling: {problem}"
-        finally:
-            getattr(sampled, "close", lambda: None)()
+    sampled = adapter.open(job)
+    try:
+        stream = (to_host(b) for b in itertools.islice(sampled, scenario.sampling_batches(variant)))
+        problem = scenario.check_sampling(variant, stream, inputs)
+        assert problem is None, f"{scenario.id}/{variant.name} sampling: {problem}"
+    finally:
+        getattr(sampled, "close", lambda: None)()
 
 
 def resumes(adapter, job: Job) -> dict:
