@@ -94,3 +94,32 @@ def _epoch_problem(epoch: int, order: np.ndarray, expected: int, num_records: in
     if not ordered and epoch == 1 and np.array_equal(order, np.arange(expected)):
         return "epoch 1 delivers the records in stored order: the loader does not shuffle"
     return None
+
+
+def label_order_problem(
+    batches: Iterable[Mapping[str, np.ndarray]], stored_labels: np.ndarray, *, num_records: int, batch_size: int
+) -> str | None:
+    """The sampling check for records without ids, by their labels: each epoch's labels are the
+    stored labels' multiset, not in stored order, and the second epoch's sequence is not the
+    first's. Weaker than ids (a loader could repeat records of equal labels), but a loader that
+    does not shuffle or reshuffle is seen: two shuffled orders give the same 10-class label
+    sequence of 4,096 records with probability ~0."""
+    per_epoch = num_records // batch_size
+    epochs: list[list[np.ndarray]] = [[], []]
+    for number, batch in enumerate(batches):
+        if number >= 2 * per_epoch:
+            break
+        epochs[number // per_epoch].append(np.asarray(batch["label"]))
+    expected = per_epoch * batch_size
+    stored = np.asarray(stored_labels)
+    sequences = [np.concatenate(e) if e else np.zeros(0, stored.dtype) for e in epochs]
+    for epoch, labels in enumerate(sequences, start=1):
+        if len(labels) != expected:
+            return f"epoch {epoch} holds {len(labels)} records; expected {expected}"
+        if num_records % batch_size == 0 and not np.array_equal(np.sort(labels), np.sort(stored)):
+            return f"epoch {epoch}'s labels are not the stored records' labels: records are missing or repeated"
+    if np.array_equal(sequences[0], stored[:expected]):
+        return "epoch 1's labels come in the stored records' order: the loader does not shuffle"
+    if np.array_equal(sequences[0], sequences[1]):
+        return "epochs 1 and 2 give the same label sequence: the loader does not reshuffle between epochs"
+    return None

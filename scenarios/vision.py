@@ -101,6 +101,16 @@ class ImageClassification(Scenario):
                         f"{level:.3f} > {UNZOOMED_DETAIL_LIMIT}): RandomResizedCrop's zoom is missing")
         return None
 
+    def sampling_batches(self, variant):
+        """Two epochs: CV-1's records carry no ids, so its sampling is judged by their labels."""
+        return 2 * (variant.num_records // variant.batch_size)
+
+    def check_sampling(self, variant, batches, inputs):
+        from scenarios.sampling import label_order_problem
+
+        return label_order_problem(batches, inputs["label"], num_records=variant.num_records,
+                                   batch_size=variant.batch_size)
+
 
 # The ramp images clip to 0 and 255 somewhere in every channel of almost every image, and a
 # bilinear crop of a clipped patch keeps the value, so a batch's per-channel minimum and maximum

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scenarios.sampling import COMPARED_RECORDS, sampling_problem
+from scenarios.sampling import COMPARED_RECORDS, label_order_problem, sampling_problem
 
 N, B = 1024, 64
 
@@ -78,3 +78,21 @@ def test_ids_outside_the_records_fail(bad):
     order = _shuffled(0)
     order[0] = bad
     assert "outside [0, 1024)" in _judge([order, _shuffled(1)])
+
+
+def _labelled(orders, labels):
+    for order in orders:
+        for start in range(0, len(order) - B + 1, B):
+            yield {"label": labels[order[start:start + B]]}
+
+
+@pytest.mark.parametrize("orders, expected", [
+    (lambda: [_shuffled(0), _shuffled(1)], None),
+    (lambda: [np.arange(N), _shuffled(1)], "stored records' order"),
+    (lambda: [_shuffled(0), _shuffled(0)], "same label sequence"),
+    (lambda: [np.concatenate([_shuffled(0)[:-B], np.arange(B)]), _shuffled(1)], "missing or repeated"),
+])
+def test_records_without_ids_are_judged_by_their_labels(orders, expected):
+    labels = np.random.default_rng(5).integers(0, 10, N)
+    problem = label_order_problem(_labelled(orders(), labels), labels, num_records=N, batch_size=B)
+    assert problem is None if expected is None else expected in problem
