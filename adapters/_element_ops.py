@@ -1,4 +1,5 @@
-"""The scenarios' transforms on one record, in NumPy, for loaders without their own operators.
+"""The scenarios' transforms on one record, in NumPy (image resampling by OpenCV, as NumPy-image
+users do), for loaders without their own operators.
 
 Random parameters come from ``record_uniforms``: a counter-based hash of (step seed, epoch,
 record id), each transform step seeded as ``adapters.torch_ops`` seeds it, so a record's
@@ -77,17 +78,15 @@ def _neighbours(start: int, length: int, out: int, limit: int):
 
 
 def resized_crop(img: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resample of an HWC image's ``box`` to ``size``: along x on the rows the box
-    touches, then along y (the reference's order, so the values agree bit for bit)."""
+    """An HWC image's ``box`` cut out and resized to ``size`` by OpenCV's bilinear
+    ``cv2.resize`` (half-pixel centres, clamped at the box's edges), as albumentations' and
+    torchvision's RandomResizedCrop do on NumPy images; in float32, so nothing is rounded to uint8."""
+    import cv2
+
     top, left, crop_h, crop_w = box
-    y0, y1, fy = _neighbours(top, crop_h, size[0], img.shape[0])
-    x0, x1, fx = _neighbours(left, crop_w, size[1], img.shape[1])
-    first = int(y0[0])
-    rows = img[first : int(y1[-1]) + 1].astype(np.float32)
-    fx = fx[None, :, None]
-    across = rows[:, x0] * (1 - fx) + rows[:, x1] * fx  # [rows, out_w, C] float32
-    fy = fy[:, None, None]
-    return across[y0 - first] * (1 - fy) + across[y1 - first] * fy
+    crop = np.ascontiguousarray(img[top : top + crop_h, left : left + crop_w], dtype=np.float32)
+    out = cv2.resize(crop, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return out.reshape(size[0], size[1], img.shape[2])  # cv2 drops a single channel axis
 
 
 def resize(x: np.ndarray, size) -> np.ndarray:
