@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from adapters._delivery import deliver
@@ -10,7 +11,7 @@ from bench.cli import main
 from bench.profile import load_profile
 from bench.runner import run_profile
 from bench.store import load_records
-from tests.bench.plugins import reference_batch
+from tests.bench.plugins import reference_batches
 
 PREPARE_S = 0.6
 
@@ -32,8 +33,7 @@ class SlowPrepareAdapter(Adapter):
 
     def open(self, job):
         assert self.prepared == 1, "prepare() must run exactly once, before open()"
-        batch = reference_batch(job)
-        return deliver(iter(lambda: batch, None), job)
+        return deliver(itertools.cycle(reference_batches(job)), job)
 
 
 def test_prepare_is_untimed_and_recorded(tmp_path, capsys):

@@ -4,17 +4,20 @@ Each produces conformant NLP-1 batches in a background thread, two ahead of the 
 every ``period_s``: a consumer slower than that never waits, a faster one waits the rest.
 """
 
+import itertools
 import queue
 import threading
 import time
 
 
 from adapters.base import Adapter
-from tests.bench.plugins import as_delivered, reference_batch
+from tests.bench.plugins import delivered_batches
 
 
-def _produce(out: queue.Queue, stop: threading.Event, batch: dict, period_s: float) -> None:
-    while not stop.is_set():
+def _produce(out: queue.Queue, stop: threading.Event, batches: list, period_s: float) -> None:
+    for batch in itertools.cycle(batches):
+        if stop.is_set():
+            return
         time.sleep(period_s)
         while not stop.is_set():
             try:
@@ -35,7 +38,7 @@ class PrefetchingAdapter(Adapter):
 
     def open(self, job):
         out, stop = queue.Queue(maxsize=2), threading.Event()
-        threading.Thread(target=_produce, args=(out, stop, as_delivered(reference_batch(job), job),
+        threading.Thread(target=_produce, args=(out, stop, delivered_batches(job),
                                                 self.period_s), daemon=True).start()
         try:
             while True:

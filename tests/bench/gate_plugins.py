@@ -6,13 +6,14 @@ process), so the slowed adapter keeps the same name as in the baseline and the c
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
 
 
 from adapters.base import Adapter
-from tests.bench.plugins import as_delivered, reference_batch
+from tests.bench.plugins import delivered_batches
 
 SLOWDOWN_ENV = "DATARAX_TEST_SLOWDOWN"
 
@@ -35,8 +36,8 @@ class SteadySleep(Adapter):
         return self.delay_s
 
     def open(self, job):
-        batch, delay = as_delivered(reference_batch(job), job), self._delay()
-        while True:
+        delay = self._delay()
+        for batch in itertools.cycle(delivered_batches(job)):
             time.sleep(delay)
             yield batch
 

@@ -1,6 +1,7 @@
 """Adapters that misbehave on purpose, loaded by ``tests.bench.plugins:Class`` paths."""
 
 import dataclasses
+import itertools
 import os
 import time
 
@@ -18,22 +19,50 @@ def as_delivered(batch, job):
 def reference_batch(job) -> dict[str, np.ndarray]:
     """The NumPy baseline's first batch of ``job``, on the host: values every check of the
     scenario accepts, made once, so a fake loader's cost stays its own."""
-    from adapters.numpy_adapter import NumpyAdapter
+    return reference_batches(job)[0]
 
-    iterator = NumpyAdapter().open(dataclasses.replace(job, delivery="host"))
-    try:
-        return {name: np.asarray(leaf) for name, leaf in next(iterator).items()}
-    finally:
-        getattr(iterator, "close", lambda: None)()
+
+_STREAMS: dict[tuple, list[dict[str, np.ndarray]]] = {}
+
+
+def reference_batches(job) -> list[dict[str, np.ndarray]]:
+    """Host batches every check of ``job``'s scenario accepts, sampling included, made once per
+    process: the NumPy baseline's first two epochs, or, for CV-1 (whose crops are slow to make
+    and whose sampling is judged by labels), its first batch's images with each epoch's
+    shuffled stored labels. Cycling them costs nothing, so a fake loader's cost stays its own."""
+    key = (job.scenario_id, job.variant_name, job.seed)
+    if key not in _STREAMS:
+        from adapters.numpy_adapter import NumpyAdapter
+
+        host = dataclasses.replace(job, delivery="host")
+        count = max(1, job.scenario.sampling_batches(job.variant))
+        iterator = NumpyAdapter().open(host)
+        try:
+            first = {name: np.asarray(leaf) for name, leaf in next(iterator).items()}
+            if job.scenario_id == "CV-1":
+                labels, variant = np.asarray(job.arrays()["label"]), job.variant
+                orders = [np.random.default_rng([job.seed, e]).permutation(variant.num_records) for e in (0, 1)]
+                ids = np.concatenate([o[: variant.num_records // variant.batch_size * variant.batch_size] for o in orders])
+                batches = [{**first, "label": labels[chunk]} for chunk in ids.reshape(-1, variant.batch_size)]
+            else:
+                batches = [first, *({n: np.asarray(v) for n, v in b.items()} for b in itertools.islice(iterator, count - 1))]
+        finally:
+            getattr(iterator, "close", lambda: None)()
+        _STREAMS[key] = batches
+    return _STREAMS[key]
+
+
+def delivered_batches(job) -> list:
+    """``reference_batches`` where ``job`` wants them, each put once."""
+    return [as_delivered(b, job) for b in reference_batches(job)]
 
 
 class _Fake(Adapter):
     def version(self):
         return "test"
 
-    def _batch(self, job, delivered=True):
-        batch = reference_batch(job)
-        return as_delivered(batch, job) if delivered else batch
+    def _batches(self, job, delivered=True):
+        return delivered_batches(job) if delivered else reference_batches(job)
 
 
 class SleepAdapter(_Fake):
@@ -43,8 +72,7 @@ class SleepAdapter(_Fake):
     delay_s = 0.02
 
     def open(self, job):
-        batch = self._batch(job)
-        while True:
+        for batch in itertools.cycle(self._batches(job)):
             time.sleep(self.delay_s)
             yield batch
 
@@ -55,9 +83,7 @@ class HostOnlyAdapter(_Fake):
     name = "host-only"
 
     def open(self, job):
-        batch = self._batch(job, delivered=False)
-        while True:
-            yield batch
+        yield from itertools.cycle(self._batches(job, delivered=False))
 
 
 class CrashAdapter(_Fake):
@@ -80,7 +106,7 @@ class WrongShapeAdapter(_Fake):
     name = "wrong-shape"
 
     def open(self, job):
-        batch = self._batch(job, delivered=False)
+        batch = dict(reference_batch(job))
         batch["image"] = batch["image"][:, :-1]
         batch = as_delivered(batch, job)
         while True:
