@@ -67,7 +67,8 @@ def sampling_problem(
                 compared += 1
                 unchanged += _digest(batch, row) == first[record]
     orders = [np.concatenate(e) if e else np.zeros(0, np.int64) for e in epochs]
-    for epoch, order in enumerate(orders, start=1):
+    judged = 1 if epochs[1] else 0  # epoch 1 was judged when epoch 2 began
+    for epoch, order in enumerate(orders[judged:], start=judged + 1):
         problem = _epoch_problem(epoch, order, per_epoch * batch_size, num_records, slack, ordered)
         if problem:
             return problem

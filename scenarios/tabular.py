@@ -33,6 +33,7 @@ def column_stats(num_features: int) -> tuple[tuple[float, ...], tuple[float, ...
 # any op order is ~1e-6 at |z| ≤ 8); the batch's own statistics move a row by ~1/sqrt(B) ≈ 0.04.
 _ROW_ATOL = 1e-4
 _CANDIDATES = 8  # stored rows nearest by projection that are compared whole
+_CHUNK = 65536  # stored rows projected at a time (a float64 copy of the whole store is not made)
 
 
 class _StandardizedRows:
@@ -45,7 +46,9 @@ class _StandardizedRows:
         self.features, self.mean, self.std = features, mean, std
         self.weights = np.random.default_rng(0).standard_normal(features.shape[1])
         scaled = self.weights / np.asarray(std, np.float64)
-        projection = np.asarray(features, np.float64) @ scaled - np.asarray(mean, np.float64) @ scaled
+        offset = np.asarray(mean, np.float64) @ scaled
+        projection = np.concatenate([np.asarray(features[i:i + _CHUNK], np.float64) @ scaled - offset
+                                     for i in range(0, len(features), _CHUNK)])
         self.order = np.argsort(projection, kind="stable")
         self.sorted = projection[self.order]
 

@@ -21,14 +21,21 @@ def _window_keys(windows: np.ndarray, tokens: int = 8) -> np.ndarray:
     return keys
 
 
-def _stored_windows(stored: np.ndarray, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids, missing)``: the stored window each row of ``inputs`` starts like (by a hash of
-    its first tokens), and the rows that start like none."""
-    keys = _window_keys(stored)
-    order = np.argsort(keys, kind="stable")
-    at = np.minimum(np.searchsorted(keys[order], _window_keys(inputs)), len(order) - 1)
-    ids = order[at]
-    return ids, np.flatnonzero(keys[ids] != _window_keys(inputs))
+class _StoredWindows:
+    """The stored windows sorted by a hash of their first tokens, built once, so a batch's rows
+    are found by content (NLP-1's records carry no ``index``)."""
+
+    def __init__(self, stored: np.ndarray):
+        self.keys = _window_keys(stored)
+        self.order = np.argsort(self.keys, kind="stable")
+        self.sorted = self.keys[self.order]
+
+    def find(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, missing)``: the stored window each row of ``inputs`` starts like, and the
+        rows that start like none."""
+        keys = _window_keys(inputs)
+        ids = self.order[np.minimum(np.searchsorted(self.sorted, keys), len(self.order) - 1)]
+        return ids, np.flatnonzero(self.keys[ids] != keys)
 
 
 class PretrainingTokens(Scenario):
@@ -79,7 +86,7 @@ class PretrainingTokens(Scenario):
         hash of their first tokens, then compared whole."""
         stored = np.asarray(inputs["tokens"])
         got = np.asarray(batch["inputs"])
-        ids, missing = _stored_windows(stored, got)
+        ids, missing = _StoredWindows(stored).find(got)
         if len(missing):
             return f"row {int(missing[0])} of field 'inputs' starts like no stored window ({len(missing)} rows)"
         if len(np.unique(ids)) != len(ids):
@@ -89,8 +96,8 @@ class PretrainingTokens(Scenario):
 
     def record_ids(self, variant, inputs):
         """The stored window each row starts like: NLP-1's records carry no ``index``."""
-        stored = np.asarray(inputs["tokens"])
-        return lambda batch: _stored_windows(stored, np.asarray(batch["inputs"]))[0]
+        windows = _StoredWindows(np.asarray(inputs["tokens"]))
+        return lambda batch: windows.find(np.asarray(batch["inputs"]))[0]
 
 
 class VariableLengthText(Scenario):

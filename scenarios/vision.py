@@ -73,7 +73,8 @@ class ImageClassification(Scenario):
     def check_values(self, variant, batch):
         image, label = np.asarray(batch["image"]), np.asarray(batch["label"])
         mean, std = np.asarray(IMAGENET_MEAN), np.asarray(IMAGENET_STD)
-        low, high = (0 - mean) / std - 1e-3, (1 - mean) / std + 1e-3
+        zero, full = (0 - mean) / std, (1 - mean) / std  # stored 0 and 255, normalized
+        low, high = zero - 1e-3, full + 1e-3
         if not np.isfinite(image).all():
             return "field 'image' has non-finite values"
         if (image < low).any() or (image > high).any():
@@ -83,12 +84,11 @@ class ImageClassification(Scenario):
             )
         if len(image) >= RANGE_ENDS_MIN_BATCH:
             pixels = image.reshape(-1, image.shape[-1])
-            gap = np.maximum(pixels.min(axis=0) - low - 1e-3, high - 1e-3 - pixels.max(axis=0)).max()
+            gap = np.maximum(pixels.min(axis=0) - zero, full - pixels.max(axis=0)).max()
             if gap > RANGE_ENDS_TOLERANCE:
                 return (f"field 'image' does not reach the normalized images of 0 and 255 per channel "
-                        f"({(low + 1e-3).round(3).tolist()} .. {(high - 1e-3).round(3).tolist()}) by {gap:.4f}: "
-                        "normalized with constants other "
-                        "than the spec's (the batch's own statistics?)")
+                        f"({zero.round(3).tolist()} .. {full.round(3).tolist()}) by {gap:.4f}: "
+                        "normalized with constants other than the spec's (the batch's own statistics?)")
         classes = variant.param("classes")
         if label.min() < 0 or label.max() >= classes:
             return f"field 'label' outside [0, {classes})"
